@@ -1,0 +1,23 @@
+# Shared helpers for Ferry's scripts: repository root, PATH, pinned tool versions, logging.
+# Sourced, not run.
+
+FERRY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export PATH="$HOME/.cargo/bin:$PATH"
+export DEBIAN_FRONTEND=noninteractive
+
+# Pinned versions. wasm-bindgen must equal the version in Cargo.lock exactly.
+CARGO_LEPTOS_VERSION="0.3.10"
+WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' "$FERRY_ROOT/Cargo.lock")"
+BINARYEN_VERSION="132"
+
+# Where cargo puts its output; honour a caller's CARGO_TARGET_DIR.
+FERRY_TARGET_DIR="${CARGO_TARGET_DIR:-$FERRY_ROOT/target}"
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Runs a command as root: directly when we are root, else through sudo.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}

@@ -1,0 +1,4 @@
+//! Server functions, one module per area; each checks access, calls one domain service and
+//! maps its error.
+
+pub mod system;

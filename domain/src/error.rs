@@ -1,0 +1,18 @@
+//! The one error type of the domain layer; callers map it to what their users should see.
+
+/// Everything a domain service can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration given to a service cannot work (for example a malformed database URL).
+    #[error("{0}")]
+    Config(String),
+    /// The database refused or failed an operation.
+    #[error("database error: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    /// Stored data does not have the shape the code expects.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+}
+
+/// Shorthand for results of domain services.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

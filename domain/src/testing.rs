@@ -1,0 +1,107 @@
+//! Fresh, migrated databases for tests: always an SQLite file, and a PostgreSQL database when
+//! the test command has started a private cluster and exported `FERRY_TEST_POSTGRES_URL`.
+
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+
+use crate::db;
+
+/// Names the environment variable holding an admin URL of a PostgreSQL server for tests.
+pub const POSTGRES_URL_VAR: &str = "FERRY_TEST_POSTGRES_URL";
+
+/// A migrated database that lives as long as this value.
+pub struct TestDb {
+    pub db: DatabaseConnection,
+    pub url: String,
+    /// "sqlite" or "postgres", for assertion messages.
+    pub label: &'static str,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A migrated SQLite database in a new temporary file.
+///
+/// # Panics
+/// When the file cannot be created or migrated: the test cannot run.
+pub async fn sqlite() -> TestDb {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let url = db::sqlite_file_url(&dir.path().join("ferry.db"));
+    let conn = db::connect(&url).await.expect("open SQLite");
+    db::migrate(&conn).await.expect("migrate SQLite");
+    TestDb {
+        db: conn,
+        url,
+        label: "sqlite",
+        _dir: Some(dir),
+    }
+}
+
+/// A migrated, empty PostgreSQL database of its own, or `None` when no server was provided.
+///
+/// # Panics
+/// When a server was provided but the database cannot be created or migrated.
+pub async fn postgres() -> Option<TestDb> {
+    let admin_url = std::env::var(POSTGRES_URL_VAR)
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    let name = format!("ferry_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = db::connect(&admin_url)
+        .await
+        .expect("reach the test PostgreSQL server");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("create a test database");
+    admin.close().await.ok();
+    let url = with_database(&admin_url, &name);
+    let conn = db::connect(&url).await.expect("open the test database");
+    db::migrate(&conn).await.expect("migrate PostgreSQL");
+    Some(TestDb {
+        db: conn,
+        url,
+        label: "postgres",
+        _dir: None,
+    })
+}
+
+/// Every backend available to this test run: SQLite always, PostgreSQL when provided.
+pub async fn all() -> Vec<TestDb> {
+    let mut dbs = vec![sqlite().await];
+    dbs.extend(postgres().await);
+    dbs
+}
+
+/// Replaces the database name (the URL's path) of a PostgreSQL URL.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn with_database_swaps_only_the_path() {
+        assert_eq!(
+            with_database("postgres://p@127.0.0.1:5433/postgres", "t1"),
+            "postgres://p@127.0.0.1:5433/t1"
+        );
+        assert_eq!(
+            with_database("postgres://127.0.0.1:5433", "t1"),
+            "postgres://127.0.0.1:5433/t1"
+        );
+        assert_eq!(
+            with_database("postgres://h/db?sslmode=disable", "t1"),
+            "postgres://h/db?sslmode=disable".replace("/db", "/t1")
+        );
+    }
+}

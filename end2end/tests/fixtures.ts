@@ -1,0 +1,24 @@
+// Shared test fixtures: every page records console errors and uncaught exceptions, and a test
+// fails if any appeared — a hydration mismatch shows up there first.
+import { test as base, expect, Page } from '@playwright/test';
+
+type Fixtures = { consoleErrors: string[] };
+
+export const test = base.extend<Fixtures>({
+  consoleErrors: async ({ page }, use) => {
+    const errors: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error') errors.push(message.text());
+    });
+    page.on('pageerror', (error) => errors.push(`uncaught: ${error.message}`));
+    await use(errors);
+    expect(errors, 'console errors on the page').toEqual([]);
+  },
+});
+
+export { expect };
+
+/** Waits until the WASM app has hydrated (the layout marks itself once its effects run). */
+export async function waitForHydration(page: Page) {
+  await expect(page.locator('.app[data-hydrated="true"]')).toHaveCount(1);
+}

@@ -1,0 +1,15 @@
+//! The database schema as an ordered list of sea-orm migrations, applied at start-up.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_create_settings;
+
+/// Every migration, oldest first. New files are appended, never edited once released.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_create_settings::Migration)]
+    }
+}

@@ -1,0 +1,174 @@
+//! Configuration from the environment (and an optional `.env` file), checked before start-up.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use leptos::config::LeptosOptions;
+
+/// Where the data folder is when `FERRY_DATA_DIR` is not set.
+pub const DEFAULT_DATA_DIR: &str = "./data";
+/// The SQLite file inside the data folder used when `DATABASE_URL` is not set.
+pub const DEFAULT_DATABASE_FILE: &str = "ferry.db";
+
+/// Settings that cannot work, each with a message naming the variable to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot use the data folder {path} (FERRY_DATA_DIR): {reason}")]
+    DataDir { path: String, reason: String },
+    #[error("LEPTOS_SITE_ADDR must be an address like 127.0.0.1:3000 (got {0:?})")]
+    SiteAddr(String),
+    #[error("{0}")]
+    Database(String),
+    #[error("invalid Leptos settings: {0}")]
+    Leptos(String),
+    #[error("cannot read the .env file: {0}")]
+    DotEnv(String),
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub leptos_options: LeptosOptions,
+}
+
+impl Config {
+    /// Reads `.env` if present, then the environment.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the setting that is wrong.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => return Err(ConfigError::DotEnv(e.to_string())),
+        }
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Self::from_values(
+            var("FERRY_DATA_DIR").as_deref(),
+            var("DATABASE_URL").as_deref(),
+            var("LEPTOS_SITE_ADDR").as_deref(),
+        )
+    }
+
+    /// Builds a configuration from explicit values (`None` = the default).
+    ///
+    /// # Errors
+    /// As [`Config::from_env`].
+    pub fn from_values(
+        data_dir: Option<&str>,
+        database_url: Option<&str>,
+        site_addr: Option<&str>,
+    ) -> Result<Self, ConfigError> {
+        let data_dir = PathBuf::from(data_dir.unwrap_or(DEFAULT_DATA_DIR));
+        let database_url = match database_url {
+            Some(url) => url.to_owned(),
+            None => domain::db::sqlite_file_url(&data_dir.join(DEFAULT_DATABASE_FILE)),
+        };
+        domain::db::Backend::from_url(&database_url)
+            .map_err(|e| ConfigError::Database(e.to_string()))?;
+        let site_addr = match site_addr {
+            Some(addr) => Some(
+                addr.trim()
+                    .parse::<SocketAddr>()
+                    .map_err(|_| ConfigError::SiteAddr(addr.to_owned()))?,
+            ),
+            None => None,
+        };
+        let mut leptos_options = leptos::config::get_configuration(None)
+            .map_err(|e| ConfigError::Leptos(e.to_string()))?
+            .leptos_options;
+        if let Some(addr) = site_addr {
+            leptos_options.site_addr = addr;
+        }
+        // A build by cargo-leptos with hash-files writes hash.txt beside the binary; use the
+        // hashed asset names whenever it is there, unless LEPTOS_HASH_FILES says otherwise.
+        if std::env::var_os("LEPTOS_HASH_FILES").is_none() {
+            leptos_options.hash_files = hash_file_beside_binary(&leptos_options).is_file();
+        }
+        Ok(Self {
+            data_dir,
+            database_url,
+            leptos_options,
+        })
+    }
+
+    /// Creates the data folder if needed and proves it is writable.
+    ///
+    /// # Errors
+    /// [`ConfigError::DataDir`] with the operating system's reason.
+    pub fn prepare_data_dir(&self) -> Result<(), ConfigError> {
+        let fail = |e: std::io::Error| ConfigError::DataDir {
+            path: self.data_dir.display().to_string(),
+            reason: e.to_string(),
+        };
+        std::fs::create_dir_all(&self.data_dir).map_err(fail)?;
+        let probe = self.data_dir.join(".ferry-write-test");
+        std::fs::write(&probe, b"ok").map_err(fail)?;
+        std::fs::remove_file(&probe).map_err(fail)?;
+        Ok(())
+    }
+
+    /// The database URL with any password hidden, for logs and messages.
+    pub fn database_display(&self) -> String {
+        domain::db::redact_url(&self.database_url)
+    }
+}
+
+fn hash_file_beside_binary(options: &LeptosOptions) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .unwrap_or_default()
+        .join(options.hash_file.as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_put_an_sqlite_file_in_the_data_folder() {
+        let config = Config::from_values(None, None, None).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+        assert_eq!(config.database_url, "sqlite://./data/ferry.db?mode=rwc");
+    }
+
+    #[test]
+    fn the_data_folder_moves_the_default_database_with_it() {
+        let config = Config::from_values(Some("/var/lib/ferry"), None, None).unwrap();
+        assert_eq!(
+            config.database_url,
+            "sqlite:///var/lib/ferry/ferry.db?mode=rwc"
+        );
+    }
+
+    #[test]
+    fn a_malformed_database_url_names_the_variable() {
+        let err = Config::from_values(None, Some("mysql://x"), None).unwrap_err();
+        assert!(err.to_string().contains("DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn a_malformed_site_address_names_the_variable() {
+        let err = Config::from_values(None, None, Some("localhost:port")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "LEPTOS_SITE_ADDR must be an address like 127.0.0.1:3000 (got \"localhost:port\")"
+        );
+        let ok = Config::from_values(None, None, Some("0.0.0.0:8080")).unwrap();
+        assert_eq!(ok.leptos_options.site_addr.port(), 8080);
+    }
+
+    #[test]
+    fn an_unwritable_data_folder_is_reported_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-folder");
+        std::fs::write(&file, b"x").unwrap();
+        let config = Config::from_values(Some(file.to_str().unwrap()), None, None).unwrap();
+        let err = config.prepare_data_dir().unwrap_err().to_string();
+        assert!(err.starts_with("cannot use the data folder"), "{err}");
+        assert!(err.contains("not-a-folder"), "{err}");
+    }
+}

@@ -1,0 +1,7 @@
+//! The Ferry server: configuration, start-up, the HTTP router and the command line.
+
+pub mod cli;
+pub mod config;
+pub mod router;
+pub mod security;
+pub mod startup;

@@ -1,0 +1,53 @@
+//! The HTTP router: Leptos pages and server functions, static assets, health check and the
+//! layers every response passes through (compression, caching, cross-site protection).
+
+use axum::Router;
+use axum::middleware;
+use axum::routing::get;
+use http::{HeaderValue, header};
+use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
+use tower_http::compression::CompressionLayer;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use app::state::AppState;
+use app::{App, shell};
+
+/// Hashed asset names change with every build, so browsers may keep them forever.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// Unhashed names must be revalidated (cheap: ServeDir answers 304 when unchanged).
+const REVALIDATE: &str = "no-cache";
+
+/// Builds the complete application router for the given state.
+pub fn build(state: AppState) -> Router {
+    let options = state.leptos_options.clone();
+    let routes = generate_route_list(App);
+    let pkg_dir = std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir);
+    let cache_control = if options.hash_files {
+        IMMUTABLE
+    } else {
+        REVALIDATE
+    };
+    let assets = tower::ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(cache_control),
+        ))
+        .service(ServeDir::new(pkg_dir));
+
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .nest_service(&format!("/{}", options.site_pkg_dir), assets)
+        .leptos_routes_with_context(&state, routes, || (), {
+            let options = options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn(
+            crate::security::reject_cross_site_writes,
+        ))
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,242 @@
+//! Tests of the `server` binary as an operator runs it: subcommands, bad configuration,
+//! the database file, restarts and graceful shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn server() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
+    command
+        .env_remove("DATABASE_URL")
+        .env_remove("FERRY_DATA_DIR")
+        .env_remove("LEPTOS_SITE_ADDR")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null());
+    command
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Asserts a failed start: non-zero exit, exactly one line on stderr, no panic.
+fn assert_one_line_error(output: &Output, expected: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "should fail: {stderr}");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "one line expected, got: {stderr}"
+    );
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(
+        stderr.contains(expected),
+        "expected {expected:?} in {stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_lists_the_subcommands() {
+    let output = server().arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("serve") && help.contains("migrate"), "{help}");
+    assert!(
+        help.contains("FERRY_DATA_DIR") && help.contains("DATABASE_URL"),
+        "{help}"
+    );
+}
+
+#[test]
+fn migrate_creates_the_sqlite_file_in_the_data_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("nested/data");
+    let output = server()
+        .arg("migrate")
+        .env("FERRY_DATA_DIR", &data)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        data.join("ferry.db").is_file(),
+        "the SQLite file must be in FERRY_DATA_DIR"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("up to date"), "{stdout}");
+}
+
+#[test]
+fn an_unwritable_data_folder_is_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a folder").unwrap();
+    let output = server()
+        .arg("migrate")
+        .env("FERRY_DATA_DIR", &file)
+        .output()
+        .unwrap();
+    assert_one_line_error(&output, "cannot use the data folder");
+}
+
+#[test]
+fn a_malformed_database_url_is_one_clear_error() {
+    let output = server()
+        .arg("migrate")
+        .env("DATABASE_URL", "mysql://root:pw@db/ferry")
+        .output()
+        .unwrap();
+    assert_one_line_error(
+        &output,
+        "DATABASE_URL must start with sqlite: or postgres://",
+    );
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains(":pw@"),
+        "password leaked"
+    );
+
+    let output = server()
+        .arg("migrate")
+        .env("DATABASE_URL", "sqlite://x.db?mode=sideways")
+        .output()
+        .unwrap();
+    assert_one_line_error(&output, "DATABASE_URL is not a valid SQLite URL");
+}
+
+#[test]
+fn an_unreachable_database_is_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = server()
+        .arg("migrate")
+        .env("FERRY_DATA_DIR", dir.path())
+        .env(
+            "DATABASE_URL",
+            format!("postgres://ferry:secret@127.0.0.1:{}/ferry", free_port()),
+        )
+        .output()
+        .unwrap();
+    assert_one_line_error(
+        &output,
+        "cannot open the database postgres://ferry:***@127.0.0.1",
+    );
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains("secret"),
+        "password leaked"
+    );
+}
+
+#[test]
+fn a_port_in_use_is_one_clear_error() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let output = server()
+        .arg("serve")
+        .env("FERRY_DATA_DIR", dir.path())
+        .env("LEPTOS_SITE_ADDR", addr.to_string())
+        .output()
+        .unwrap();
+    assert_one_line_error(&output, &format!("cannot listen on {addr}"));
+}
+
+#[test]
+fn a_malformed_site_address_is_one_clear_error() {
+    let output = server()
+        .arg("serve")
+        .env("LEPTOS_SITE_ADDR", "localhost:http")
+        .output()
+        .unwrap();
+    assert_one_line_error(&output, "LEPTOS_SITE_ADDR must be an address");
+}
+
+/// Starts `server serve` and waits for its "running at" line.
+fn start(data: &std::path::Path, port: u16) -> Child {
+    let mut child = server()
+        .arg("serve")
+        .env("FERRY_DATA_DIR", data)
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    assert!(line.contains(&format!("http://127.0.0.1:{port}")), "{line}");
+    child
+}
+
+/// Sends SIGTERM and waits for a clean exit.
+fn stop(mut child: Child) {
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(
+                status.success(),
+                "SIGTERM must end the server cleanly, got {status}"
+            );
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn installed_since(port: u16) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let body = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/api/system/status"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+        status["instance_since"].as_str().unwrap().to_owned()
+    })
+}
+
+#[test]
+fn data_survives_a_restart_and_sigterm_shuts_down_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let first = start(dir.path(), port);
+    let since = installed_since(port);
+    stop(first);
+
+    std::thread::sleep(Duration::from_secs(1));
+    let second = start(dir.path(), port);
+    assert_eq!(
+        installed_since(port),
+        since,
+        "the installation record must survive a restart"
+    );
+    stop(second);
+}
