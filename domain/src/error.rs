@@ -9,6 +9,15 @@ pub enum Error {
     /// The database refused or failed an operation.
     #[error("database error: {0}")]
     Database(#[from] sea_orm::DbErr),
+    /// Input that breaks a rule; the message is written for the person who gave it.
+    #[error("{0}")]
+    Invalid(String),
+    /// The change would conflict with what exists (a duplicate name, the last administrator).
+    #[error("{0}")]
+    Conflict(String),
+    /// No object with that id exists; the text names what was looked for.
+    #[error("{0} was not found")]
+    NotFound(String),
     /// Stored data does not have the shape the code expects.
     #[error("corrupt data: {0}")]
     Corrupt(String),

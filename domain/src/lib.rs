@@ -1,10 +1,12 @@
 //! Ferry's business logic, free of any web framework: database access, instance facts and,
 //! as the product grows, segments, catalog specs, connectors and the export engine.
 
+pub mod access;
 pub mod db;
 pub mod entities;
 pub mod error;
 pub mod instance;
+pub mod sessions;
 
 pub use error::{Error, Result};
 

@@ -3,6 +3,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_create_settings;
+mod m20261128_000002_create_access_control;
 
 /// Every migration, oldest first. New files are appended, never edited once released.
 pub struct Migrator;
@@ -10,6 +11,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261128_000001_create_settings::Migration)]
+        vec![
+            Box::new(m20261128_000001_create_settings::Migration),
+            Box::new(m20261128_000002_create_access_control::Migration),
+        ]
     }
 }
