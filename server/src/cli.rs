@@ -23,6 +23,26 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Manage users from the command line (for the first administrator).
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user. The password comes from FERRY_PASSWORD, else it is asked for; it is
+    /// never taken from the command line, where other users of the machine could see it.
+    Create {
+        /// The user's email address; it is also the sign-in name.
+        #[arg(long)]
+        email: String,
+        /// A built-in or custom role, such as Administrator; repeat for several.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// The name shown in the interface (default: the part of the email before the @).
+        #[arg(long, default_value = "")]
+        name: String,
+    },
 }
 
 impl Cli {
@@ -35,6 +55,9 @@ impl Cli {
         match self.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(config).await,
+            Command::Users(UsersCommand::Create { email, roles, name }) => {
+                create_user(config, email, roles, name).await
+            }
         }
     }
 }
@@ -67,6 +90,66 @@ async fn migrate(config: Config) -> Result<(), StartupError> {
     println!(
         "Database {} is up to date ({applied} migrations applied).",
         config.database_display()
+    );
+    db.close().await.ok();
+    Ok(())
+}
+
+async fn create_user(
+    config: Config,
+    email: String,
+    roles: Vec<String>,
+    name: String,
+) -> Result<(), StartupError> {
+    use domain::access::audit::{self, Actor, Event, Outcome};
+    use domain::access::{roles as role_service, users};
+
+    let db = startup::open_database(&config).await?;
+    let mut role_ids = Vec::with_capacity(roles.len());
+    for role in &roles {
+        let found = role_service::find_by_name(&db, role)
+            .await
+            .map_err(|_| StartupError::Command(format!("there is no role named {role:?}")))?;
+        role_ids.push(found.public_id);
+    }
+    let password = match std::env::var("FERRY_PASSWORD") {
+        Ok(password) if !password.is_empty() => password,
+        _ => rpassword::prompt_password(format!("Password for {email}: ")).map_err(|e| {
+            StartupError::Command(format!(
+                "cannot read the password: {e} (set FERRY_PASSWORD)"
+            ))
+        })?,
+    };
+    let new = users::NewUser {
+        email,
+        display_name: name,
+        password,
+        role_ids,
+    };
+    let created = users::create(&db, new)
+        .await
+        .map_err(|e| StartupError::Command(e.to_string()))?;
+    let actor = Actor {
+        user_id: None,
+        email: "command line".into(),
+        client_addr: "local".into(),
+    };
+    let details = serde_json::json!({ "email": created.email, "roles": roles });
+    let event = Event {
+        actor: &actor,
+        action: "users.create",
+        object_type: "user",
+        object_id: &created.public_id,
+        outcome: Outcome::Allowed,
+        details,
+    };
+    audit::record(&db, event)
+        .await
+        .map_err(|e| StartupError::Command(e.to_string()))?;
+    println!(
+        "Created {} with the roles {}.",
+        created.email,
+        roles.join(", ")
     );
     db.close().await.ok();
     Ok(())

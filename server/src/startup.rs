@@ -18,6 +18,8 @@ pub enum StartupError {
     Database { url: String, reason: String },
     #[error("cannot listen on {addr}: {reason} (set LEPTOS_SITE_ADDR to a free address)")]
     Bind { addr: SocketAddr, reason: String },
+    #[error("{0}")]
+    Command(String),
     #[error("the server stopped with an error: {0}")]
     Serve(String),
 }
@@ -38,6 +40,9 @@ pub async fn open_database(config: &Config) -> Result<DatabaseConnection, Startu
         .map_err(fail)?;
     domain::db::migrate(&db).await.map_err(fail)?;
     domain::instance::ensure(&db).await.map_err(fail)?;
+    domain::access::roles::ensure_built_ins(&db)
+        .await
+        .map_err(fail)?;
     Ok(db)
 }
 

@@ -240,3 +240,67 @@ fn data_survives_a_restart_and_sigterm_shuts_down_cleanly() {
     );
     stop(second);
 }
+
+#[test]
+fn users_create_makes_the_first_administrator_from_the_environment_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let create = |email: &str, role: &str, password: &str| {
+        server()
+            .args(["users", "create", "--email", email, "--role", role])
+            .env("FERRY_DATA_DIR", dir.path())
+            .env("FERRY_PASSWORD", password)
+            .output()
+            .unwrap()
+    };
+    let output = create(
+        "Admin@Example.com",
+        "Administrator",
+        "ferry harbour lantern",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        stdout.trim(),
+        "Created admin@example.com with the roles Administrator."
+    );
+
+    assert_one_line_error(
+        &create(
+            "admin@example.com",
+            "Administrator",
+            "another long passphrase",
+        ),
+        "already exists",
+    );
+    assert_one_line_error(
+        &create("viewer@example.com", "Superuser", "another long passphrase"),
+        "no role named \"Superuser\"",
+    );
+    assert_one_line_error(
+        &create("viewer@example.com", "Viewer", "password1234"),
+        "too common",
+    );
+}
+
+#[test]
+fn users_create_never_takes_a_password_from_the_command_line() {
+    let output = server()
+        .args([
+            "users",
+            "create",
+            "--email",
+            "a@example.com",
+            "--role",
+            "Viewer",
+            "--password",
+            "secret secret",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unexpected argument '--password'"));
+}

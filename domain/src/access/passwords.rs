@@ -43,7 +43,7 @@ pub fn validate(password: &str, email: &str) -> Result<()> {
     if COMMON_PASSWORDS
         .lines()
         .any(|common| common.trim() == lowered)
-        || lowered.chars().all(|c| Some(c) == lowered.chars().next())
+        || lowered.chars().all(|c| lowered.starts_with(c))
     {
         return Err(Error::Invalid(
             "This password is too common; choose another.".into(),
