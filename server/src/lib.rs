@@ -4,4 +4,5 @@ pub mod cli;
 pub mod config;
 pub mod router;
 pub mod security;
+pub mod session_store;
 pub mod startup;
