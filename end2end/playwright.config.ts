@@ -8,6 +8,8 @@ import { join, resolve } from 'node:path';
 const port = Number(process.env.FERRY_E2E_PORT ?? 3317);
 const baseURL = `http://127.0.0.1:${port}`;
 const targetDir = resolve(process.env.CARGO_TARGET_DIR ?? join(__dirname, '..', 'target'));
+// cargo-leptos writes the site under the workspace's target/ whatever CARGO_TARGET_DIR says.
+const siteRoot = join(__dirname, '..', 'target', 'site');
 // Playwright loads this file in the runner and in every worker: create the folder only once.
 const dataDir = process.env.FERRY_E2E_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'ferry-e2e-'));
 process.env.FERRY_E2E_DATA_DIR = dataDir;
@@ -49,7 +51,7 @@ export default defineConfig({
       FERRY_DATA_DIR: dataDir,
       DATABASE_URL: '',
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
-      LEPTOS_SITE_ROOT: join(targetDir, 'site'),
+      LEPTOS_SITE_ROOT: siteRoot,
       LEPTOS_OUTPUT_NAME: 'ferry',
       LEPTOS_ENV: 'PROD',
       RUST_LOG: 'warn',

@@ -10,8 +10,11 @@ CARGO_LEPTOS_VERSION="0.3.10"
 WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' "$FERRY_ROOT/Cargo.lock")"
 BINARYEN_VERSION="132"
 
-# Where cargo puts its output; honour a caller's CARGO_TARGET_DIR.
+# Where cargo puts binaries; honour a caller's CARGO_TARGET_DIR.
 FERRY_TARGET_DIR="${CARGO_TARGET_DIR:-$FERRY_ROOT/target}"
+# cargo-leptos writes the site (WASM, JS, CSS) under the workspace's own target/, whatever
+# CARGO_TARGET_DIR says (site-root in Cargo.toml).
+FERRY_SITE_ROOT="$FERRY_ROOT/target/site"
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 note() { printf '    %s\n' "$*"; }

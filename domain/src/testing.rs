@@ -101,7 +101,7 @@ mod tests {
         );
         assert_eq!(
             with_database("postgres://h/db?sslmode=disable", "t1"),
-            "postgres://h/db?sslmode=disable".replace("/db", "/t1")
+            "postgres://h/t1?sslmode=disable"
         );
     }
 }
