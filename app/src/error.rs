@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 pub enum AppError {
     #[error("Please sign in to continue.")]
     Unauthenticated,
+    #[error("Invalid email or password.")]
+    InvalidCredentials,
+    #[error("Too many failed attempts. Try again in {0} seconds.")]
+    TooManyAttempts(i64),
     #[error("You do not have permission to do that.")]
     Forbidden,
     #[error("{0} was not found.")]
@@ -25,7 +29,8 @@ impl AppError {
     /// The HTTP status a page showing this error should be served with.
     pub fn status_code(&self) -> u16 {
         match self {
-            Self::Unauthenticated => 401,
+            Self::Unauthenticated | Self::InvalidCredentials => 401,
+            Self::TooManyAttempts(_) => 429,
             Self::Forbidden => 403,
             Self::NotFound(_) => 404,
             Self::Invalid(_) => 422,
@@ -36,7 +41,8 @@ impl AppError {
     /// A short title for an error page.
     pub fn title(&self) -> &'static str {
         match self {
-            Self::Unauthenticated => "Sign in required",
+            Self::Unauthenticated | Self::InvalidCredentials => "Sign in required",
+            Self::TooManyAttempts(_) => "Too many attempts",
             Self::Forbidden => "Not allowed",
             Self::NotFound(_) => "Page not found",
             Self::Invalid(_) => "Invalid request",
@@ -55,9 +61,32 @@ impl FromServerFnError for AppError {
 
 #[cfg(feature = "ssr")]
 impl From<domain::Error> for AppError {
-    /// Logs the cause on the server and gives the browser a message without internals.
+    /// Rule violations reach the person as they are; other causes are logged on the server
+    /// and the browser gets a message without internals.
     fn from(error: domain::Error) -> Self {
-        tracing::error!(%error, "server function failed");
-        Self::Internal
+        match error {
+            domain::Error::Invalid(message) | domain::Error::Conflict(message) => {
+                Self::Invalid(message)
+            }
+            domain::Error::NotFound(what) => Self::NotFound(what),
+            other => {
+                tracing::error!(error = %other, "server function failed");
+                Self::Internal
+            }
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl AppError {
+    /// Sets this error's HTTP status on the current response and returns it, so a server
+    /// function's caller sees 401, 403, 404 … rather than a generic 500.
+    pub fn respond(self) -> Self {
+        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>()
+            && let Ok(status) = http::StatusCode::from_u16(self.status_code())
+        {
+            response.set_status(status);
+        }
+        self
     }
 }

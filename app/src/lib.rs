@@ -1,6 +1,7 @@
 //! Ferry's user interface: the HTML shell, routes, pages and the server functions they call.
 
 pub mod api;
+pub mod auth;
 pub mod components;
 pub mod error;
 pub mod pages;

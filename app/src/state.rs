@@ -12,6 +12,8 @@ use crate::error::AppError;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub db: DatabaseConnection,
+    /// The longest a sign-in lasts, however active the session (the absolute expiry).
+    pub session_max_age: chrono::Duration,
 }
 
 /// The application state inside a server function or a server-side render.

@@ -1,4 +1,4 @@
-//! Fresh, migrated databases for tests: always an SQLite file, and a PostgreSQL database when
+//! Fresh, migrated databases (with the built-in roles, as at start-up) for tests: always an SQLite file, and a PostgreSQL database when
 //! the test command has started a private cluster and exported `FERRY_TEST_POSTGRES_URL`.
 
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -26,6 +26,9 @@ pub async fn sqlite() -> TestDb {
     let url = db::sqlite_file_url(&dir.path().join("ferry.db"));
     let conn = db::connect(&url).await.expect("open SQLite");
     db::migrate(&conn).await.expect("migrate SQLite");
+    crate::access::roles::ensure_built_ins(&conn)
+        .await
+        .expect("built-in roles");
     TestDb {
         db: conn,
         url,
@@ -54,6 +57,9 @@ pub async fn postgres() -> Option<TestDb> {
     let url = with_database(&admin_url, &name);
     let conn = db::connect(&url).await.expect("open the test database");
     db::migrate(&conn).await.expect("migrate PostgreSQL");
+    crate::access::roles::ensure_built_ins(&conn)
+        .await
+        .expect("built-in roles");
     Some(TestDb {
         db: conn,
         url,

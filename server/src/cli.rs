@@ -76,8 +76,10 @@ async fn serve(config: Config) -> Result<(), StartupError> {
     let state = app::state::AppState {
         leptos_options: config.leptos_options,
         db: db.clone(),
+        session_max_age: config.sessions.absolute,
     };
-    let result = startup::serve(listener, state, startup::shutdown_signal()).await;
+    startup::spawn_session_sweeper(db.clone());
+    let result = startup::serve(listener, state, config.sessions, startup::shutdown_signal()).await;
     db.close().await.ok();
     result
 }

@@ -23,6 +23,12 @@ pub enum ConfigError {
     Leptos(String),
     #[error("cannot read the .env file: {0}")]
     DotEnv(String),
+    #[error("{name} must be {expected} (got {value:?})")]
+    Invalid {
+        name: &'static str,
+        expected: &'static str,
+        value: String,
+    },
 }
 
 /// Everything the server needs to start.
@@ -31,6 +37,28 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub leptos_options: LeptosOptions,
+    pub sessions: SessionSettings,
+}
+
+/// How sign-in sessions behave.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionSettings {
+    /// Signed out after this long without a request.
+    pub idle: chrono::Duration,
+    /// Signed out after this long, however active.
+    pub absolute: chrono::Duration,
+    /// Send the cookie over HTTPS only; on when Ferry is served behind TLS.
+    pub secure_cookie: bool,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            idle: chrono::Duration::minutes(30),
+            absolute: chrono::Duration::hours(8),
+            secure_cookie: false,
+        }
+    }
 }
 
 impl Config {
@@ -45,11 +73,55 @@ impl Config {
             Err(e) => return Err(ConfigError::DotEnv(e.to_string())),
         }
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        Self::from_values(
+        let mut config = Self::from_values(
             var("FERRY_DATA_DIR").as_deref(),
             var("DATABASE_URL").as_deref(),
             var("LEPTOS_SITE_ADDR").as_deref(),
-        )
+        )?;
+        let minutes =
+            |name: &'static str, value: Option<String>, default: chrono::Duration| match value {
+                None => Ok(default),
+                Some(v) => v
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|m| *m > 0)
+                    .map(|m| chrono::Duration::minutes(i64::from(m)))
+                    .ok_or(ConfigError::Invalid {
+                        name,
+                        expected: "a whole number of minutes above 0",
+                        value: v,
+                    }),
+            };
+        let defaults = SessionSettings::default();
+        config.sessions = SessionSettings {
+            idle: minutes(
+                "FERRY_SESSION_IDLE_MINUTES",
+                var("FERRY_SESSION_IDLE_MINUTES"),
+                defaults.idle,
+            )?,
+            absolute: minutes(
+                "FERRY_SESSION_MAX_MINUTES",
+                var("FERRY_SESSION_MAX_MINUTES"),
+                defaults.absolute,
+            )?,
+            secure_cookie: match var("FERRY_SECURE_COOKIES")
+                .as_deref()
+                .map(str::to_lowercase)
+                .as_deref()
+            {
+                None | Some("false" | "0" | "no") => false,
+                Some("true" | "1" | "yes") => true,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        name: "FERRY_SECURE_COOKIES",
+                        expected: "true or false",
+                        value: other.to_owned(),
+                    });
+                }
+            },
+        };
+        Ok(config)
     }
 
     /// Builds a configuration from explicit values (`None` = the default).
@@ -91,6 +163,7 @@ impl Config {
             data_dir,
             database_url,
             leptos_options,
+            sessions: SessionSettings::default(),
         })
     }
 

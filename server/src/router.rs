@@ -12,6 +12,11 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use app::state::AppState;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::config::SessionSettings;
+use crate::session_store::DbSessionStore;
 use app::{App, shell};
 
 /// Hashed asset names change with every build, so browsers may keep them forever.
@@ -20,7 +25,7 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const REVALIDATE: &str = "no-cache";
 
 /// Builds the complete application router for the given state.
-pub fn build(state: AppState) -> Router {
+pub fn build(state: AppState, sessions: SessionSettings) -> Router {
     let options = state.leptos_options.clone();
     let routes = generate_route_list(App);
     let pkg_dir = std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir);
@@ -49,5 +54,22 @@ pub fn build(state: AppState) -> Router {
         ))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
+        // Outermost, so every page render and server function sees the session.
+        .layer(session_layer(&state, sessions))
         .with_state(state)
+}
+
+/// Session cookie `ferry_session`: HttpOnly, SameSite=Lax, Secure when configured, renewed on
+/// activity until the idle limit; records live in the database.
+fn session_layer(
+    state: &AppState,
+    settings: SessionSettings,
+) -> SessionManagerLayer<DbSessionStore> {
+    let idle = time::Duration::seconds(settings.idle.num_seconds());
+    SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
+        .with_name("ferry_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(settings.secure_cookie)
+        .with_expiry(Expiry::OnInactivity(idle))
 }

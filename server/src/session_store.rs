@@ -9,7 +9,7 @@ use tower_sessions::session_store::{self, SessionStore};
 
 /// The session key holding the signed-in user's id. It is copied into its own column so that
 /// disabling a user or changing their password can end all their sessions at once.
-pub const USER_ID_KEY: &str = "user_id";
+pub use app::auth::ssr::USER_ID_KEY;
 
 /// Sessions stored in the `sessions` table.
 #[derive(Clone, Debug)]

@@ -7,7 +7,7 @@ use app::state::AppState;
 use domain::db::DatabaseConnection;
 use tokio::net::TcpListener;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, SessionSettings};
 
 /// Why the server could not start; each message fits on one line and says what to change.
 #[derive(Debug, thiserror::Error)]
@@ -66,9 +66,10 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    sessions: SessionSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartupError> {
-    let router = crate::router::build(state);
+    let router = crate::router::build(state, sessions);
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -106,4 +107,19 @@ pub async fn shutdown_signal() {
 /// Driver errors can span lines; a start-up error must stay on one.
 fn single_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Deletes expired session rows every ten minutes, for as long as the server runs.
+pub fn spawn_session_sweeper(db: DatabaseConnection) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            match domain::sessions::delete_expired(&db, chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(deleted = n, "expired sessions removed"),
+                Err(error) => tracing::warn!(%error, "could not remove expired sessions"),
+            }
+        }
+    });
 }

@@ -1,0 +1,356 @@
+//! Sign-in, sessions and permission enforcement over HTTP, against the real router.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use domain::access::users;
+use domain::testing;
+use http::{StatusCode, header};
+use server::config::SessionSettings;
+use support::{PASSWORD, client, create_user};
+
+fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("ferry_session="))
+        .map(str::to_owned)
+}
+
+fn cookie_value(set_cookie: &str) -> String {
+    set_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("ferry_session=")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn signing_in_sets_a_protected_cookie_and_rotates_the_session_id() {
+    for db in testing::all().await {
+        let label = db.label;
+        create_user(&db.db, "ada@example.com", Some("Viewer")).await;
+        let app = support::spawn(db, false).await;
+        let browser = client();
+
+        let first = app.login(&browser, "ADA@example.com", PASSWORD).await;
+        assert_eq!(first.status(), StatusCode::OK, "{label}");
+        let cookie = session_cookie(&first).expect("a session cookie");
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+            "{label}: {cookie}"
+        );
+        assert!(
+            !cookie.contains("Secure"),
+            "Secure only when configured for HTTPS"
+        );
+        assert_eq!(
+            app.whoami(&browser).await.as_deref(),
+            Some("ada@example.com"),
+            "{label}"
+        );
+
+        let second = app.login(&browser, "ada@example.com", PASSWORD).await;
+        let rotated = session_cookie(&second).expect("a new cookie at sign-in");
+        assert_ne!(
+            cookie_value(&cookie),
+            cookie_value(&rotated),
+            "{label}: the id must change at sign-in"
+        );
+        // The old id no longer signs anybody in.
+        let replay = app
+            .client
+            .post(app.url("/api/auth/me"))
+            .header(
+                header::COOKIE,
+                format!("ferry_session={}", cookie_value(&cookie)),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(replay.text().await.unwrap(), "null", "{label}");
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_user_get_the_same_answer() {
+    let db = testing::sqlite().await;
+    create_user(&db.db, "ada@example.com", Some("Viewer")).await;
+    let app = support::spawn(db, false).await;
+    let wrong = app
+        .login(&client(), "ada@example.com", "not the password")
+        .await;
+    let unknown = app.login(&client(), "nobody@example.com", PASSWORD).await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    let (wrong, unknown) = (wrong.text().await.unwrap(), unknown.text().await.unwrap());
+    assert_eq!(wrong, unknown);
+    assert_eq!(wrong, r#""InvalidCredentials""#);
+
+    let log = domain::access::audit::list(&app.db.db, &Default::default())
+        .await
+        .unwrap();
+    let failures: Vec<_> = log
+        .iter()
+        .filter(|e| e.action == "auth.login" && e.outcome == "failed")
+        .collect();
+    assert_eq!(failures.len(), 2, "both failed sign-ins are audited");
+    assert_eq!(failures[0].client_addr, "127.0.0.1");
+}
+
+#[tokio::test]
+async fn repeated_failures_slow_down_sign_in_even_with_the_right_password() {
+    let db = testing::sqlite().await;
+    create_user(&db.db, "ada@example.com", Some("Viewer")).await;
+    let app = support::spawn(db, false).await;
+    for _ in 0..domain::access::throttle::FREE_FAILURES + 1 {
+        app.login(&client(), "ada@example.com", "guess guess guess")
+            .await;
+    }
+    let blocked = app.login(&client(), "ada@example.com", PASSWORD).await;
+    assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(blocked.text().await.unwrap().contains("TooManyAttempts"));
+    // The delay is short at first and never permanent.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        app.login(&client(), "ada@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn logging_out_ends_the_session_on_the_server() {
+    let db = testing::sqlite().await;
+    create_user(&db.db, "ada@example.com", Some("Viewer")).await;
+    let app = support::spawn(db, false).await;
+    let browser = client();
+    let signed_in = app.login(&browser, "ada@example.com", PASSWORD).await;
+    let cookie = cookie_value(&session_cookie(&signed_in).unwrap());
+    let out = browser
+        .post(app.url("/api/auth/logout"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::OK);
+    assert_eq!(app.whoami(&browser).await, None);
+    let replay = app
+        .client
+        .post(app.url("/api/auth/me"))
+        .header(header::COOKIE, format!("ferry_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        replay.text().await.unwrap(),
+        "null",
+        "a copied cookie must not outlive logout"
+    );
+}
+
+#[tokio::test]
+async fn disabling_a_user_or_resetting_the_password_stops_their_session() {
+    let db = testing::sqlite().await;
+    create_user(&db.db, "admin@example.com", Some("Administrator")).await;
+    let ada = create_user(&db.db, "ada@example.com", Some("Viewer")).await;
+    let app = support::spawn(db, false).await;
+
+    let browser = client();
+    app.login(&browser, "ada@example.com", PASSWORD).await;
+    users::set_password(&app.db.db, &ada, "a fresh long passphrase".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        app.whoami(&browser).await,
+        None,
+        "a password change signs the user out"
+    );
+
+    app.login(&browser, "ada@example.com", "a fresh long passphrase")
+        .await;
+    assert!(app.whoami(&browser).await.is_some());
+    users::set_disabled(&app.db.db, &ada, true).await.unwrap();
+    assert_eq!(
+        app.whoami(&browser).await,
+        None,
+        "a disabled user is signed out"
+    );
+    let again = app
+        .login(&browser, "ada@example.com", "a fresh long passphrase")
+        .await;
+    assert_eq!(
+        again.status(),
+        StatusCode::UNAUTHORIZED,
+        "and cannot sign in"
+    );
+}
+
+#[tokio::test]
+async fn sessions_expire_when_idle_and_after_the_absolute_limit() {
+    let idle = SessionSettings {
+        idle: chrono::Duration::seconds(1),
+        ..Default::default()
+    };
+    let db = testing::sqlite().await;
+    create_user(&db.db, "ada@example.com", Some("Viewer")).await;
+    let app = support::spawn_with(db, false, idle).await;
+    let browser = client();
+    app.login(&browser, "ada@example.com", PASSWORD).await;
+    assert!(app.whoami(&browser).await.is_some());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(app.whoami(&browser).await, None, "idle expiry");
+
+    let absolute = SessionSettings {
+        absolute: chrono::Duration::seconds(1),
+        ..Default::default()
+    };
+    let db = testing::sqlite().await;
+    create_user(&db.db, "ada@example.com", Some("Viewer")).await;
+    let app = support::spawn_with(db, false, absolute).await;
+    app.login(&browser, "ada@example.com", PASSWORD).await;
+    assert!(app.whoami(&browser).await.is_some());
+    // Activity does not extend it: keep asking until past the limit.
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        app.whoami(&browser).await;
+    }
+    assert_eq!(app.whoami(&browser).await, None, "absolute expiry");
+}
+
+/// The permission a server function requires (None = public) and a form body to call it with.
+type Requirement = (
+    Option<&'static str>,
+    &'static [(&'static str, &'static str)],
+);
+
+/// What each server function requires; a new one missing here fails the matrix test.
+fn requirements() -> BTreeMap<&'static str, Requirement> {
+    BTreeMap::from([
+        ("/api/system/status", (None, &[][..])),
+        ("/api/auth/me", (None, &[][..])),
+        ("/api/auth/logout", (None, &[][..])),
+        (
+            "/api/auth/login",
+            (
+                None,
+                &[("email", "x@example.com"), ("password", "wrong password!")][..],
+            ),
+        ),
+        ("/api/admin/users/list", (Some("users.manage"), &[][..])),
+        ("/api/admin/roles/list", (Some("users.manage"), &[][..])),
+        (
+            "/api/admin/audit/list",
+            (Some("audit.view"), &[("actor", ""), ("action", "")][..]),
+        ),
+    ])
+}
+
+#[tokio::test]
+async fn permission_matrix_covers_every_server_function_and_role() {
+    let registered: Vec<String> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, _)| path.to_owned())
+        .collect();
+    let table = requirements();
+    for path in &registered {
+        assert!(
+            table.contains_key(path.as_str()),
+            "server function {path} is missing from the permission matrix"
+        );
+    }
+
+    let db = testing::sqlite().await;
+    let roles = [
+        "Administrator",
+        "Destination manager",
+        "Activator",
+        "Viewer",
+    ];
+    for role in roles {
+        create_user(
+            &db.db,
+            &format!("{}@example.com", role.replace(' ', ".").to_lowercase()),
+            Some(role),
+        )
+        .await;
+    }
+    let app = support::spawn(db, false).await;
+    let mut callers: Vec<(String, reqwest::Client, Vec<String>)> =
+        vec![("anonymous".into(), client(), vec![])];
+    for role in roles {
+        let browser = client();
+        let email = format!("{}@example.com", role.replace(' ', ".").to_lowercase());
+        assert_eq!(
+            app.login(&browser, &email, PASSWORD).await.status(),
+            StatusCode::OK
+        );
+        let holder = domain::access::users::find_by_email(&app.db.db, &email)
+            .await
+            .unwrap()
+            .unwrap();
+        let principal = users::principal(&app.db.db, holder.id)
+            .await
+            .unwrap()
+            .unwrap();
+        let permissions = principal
+            .permissions
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .collect();
+        callers.push((role.to_owned(), browser, permissions));
+    }
+
+    for (path, (required, form)) in &table {
+        assert!(
+            registered.iter().any(|p| p == path),
+            "{path} is in the matrix but not registered"
+        );
+        for (who, browser, permissions) in &callers {
+            let status = browser
+                .post(app.url(path))
+                .form(form)
+                .send()
+                .await
+                .unwrap()
+                .status();
+            let expected = match required {
+                None if *path == "/api/auth/login" => StatusCode::UNAUTHORIZED,
+                None => StatusCode::OK,
+                Some(_) if who == "anonymous" => StatusCode::UNAUTHORIZED,
+                Some(permission) if permissions.iter().any(|p| p == permission) => StatusCode::OK,
+                Some(_) => StatusCode::FORBIDDEN,
+            };
+            assert_eq!(status, expected, "{who} calling {path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_denied_call_is_audited() {
+    let db = testing::sqlite().await;
+    create_user(&db.db, "vera@example.com", Some("Viewer")).await;
+    let app = support::spawn(db, false).await;
+    let browser = client();
+    app.login(&browser, "vera@example.com", PASSWORD).await;
+    let denied = browser
+        .post(app.url("/api/admin/users/list"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+    let log = domain::access::audit::list(&app.db.db, &Default::default())
+        .await
+        .unwrap();
+    let event = log
+        .iter()
+        .find(|e| e.action == "access.denied")
+        .expect("a denied event");
+    assert_eq!(event.actor_email, "vera@example.com");
+    assert_eq!(event.object_id, "users.manage");
+    assert_eq!(event.outcome, "denied");
+}
