@@ -67,12 +67,18 @@ async fn serve(config: Config) -> Result<(), StartupError> {
     // Bind first: a taken port is reported before any database work is done.
     let listener = startup::bind(addr).await?;
     let db = startup::open_database(&config).await?;
+    let first_admin = create_first_administrator(&db).await?;
     let local = listener.local_addr().unwrap_or(addr);
     tracing::info!(url = %format!("http://{local}"), database = %config.database_display(), "Ferry is ready");
     println!(
         "Ferry is running at http://{local} (database: {})",
         config.database_display()
     );
+    if let Some((email, password)) = first_admin {
+        println!(
+            "First sign-in: {email} with password {password} (shown once; change it after signing in)"
+        );
+    }
     let state = app::state::AppState {
         leptos_options: config.leptos_options,
         db: db.clone(),
@@ -155,4 +161,54 @@ async fn create_user(
     );
     db.close().await.ok();
     Ok(())
+}
+
+/// The administrator created when a database has no users at all, so a new installation can
+/// be signed in to; it gets a random password that is printed once and never stored in clear.
+const FIRST_ADMIN_EMAIL: &str = "admin@ferry.local";
+
+async fn create_first_administrator(
+    db: &domain::db::DatabaseConnection,
+) -> Result<Option<(String, String)>, StartupError> {
+    use domain::access::{roles, users};
+    let fail = |e: domain::Error| {
+        StartupError::Command(format!("cannot create the first administrator: {e}"))
+    };
+    if !users::list(db).await.map_err(fail)?.is_empty() {
+        return Ok(None);
+    }
+    let admin = roles::find_by_name(db, domain::access::permissions::ADMINISTRATOR)
+        .await
+        .map_err(fail)?;
+    // 24 hexadecimal digits from a v4 UUID: 96 random bits.
+    let password: String = uuid::Uuid::new_v4()
+        .simple()
+        .to_string()
+        .chars()
+        .take(24)
+        .collect();
+    let new = users::NewUser {
+        email: FIRST_ADMIN_EMAIL.to_owned(),
+        display_name: "Administrator".to_owned(),
+        password: password.clone(),
+        role_ids: vec![admin.public_id],
+    };
+    let created = users::create(db, new).await.map_err(fail)?;
+    let actor = domain::access::audit::Actor {
+        user_id: None,
+        email: "system".into(),
+        client_addr: "local".into(),
+    };
+    let event = domain::access::audit::Event {
+        actor: &actor,
+        action: "users.create",
+        object_type: "user",
+        object_id: &created.public_id,
+        outcome: domain::access::audit::Outcome::Allowed,
+        details: serde_json::json!({ "email": created.email, "roles": ["Administrator"], "reason": "first start" }),
+    };
+    domain::access::audit::record(db, event)
+        .await
+        .map_err(fail)?;
+    Ok(Some((created.email, password)))
 }

@@ -164,6 +164,14 @@ fn a_malformed_site_address_is_one_clear_error() {
 
 /// Starts `server serve` and waits for its "running at" line.
 fn start(data: &std::path::Path, port: u16) -> Child {
+    start_reading(data, port).0
+}
+
+/// Starts `server serve`; returns it with the reader of the rest of its output.
+fn start_reading(
+    data: &std::path::Path,
+    port: u16,
+) -> (Child, BufReader<std::process::ChildStdout>) {
     let mut child = server()
         .arg("serve")
         .env("FERRY_DATA_DIR", data)
@@ -173,10 +181,11 @@ fn start(data: &std::path::Path, port: u16) -> Child {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    let mut reader = BufReader::new(stdout);
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
+    reader.read_line(&mut line).unwrap();
     assert!(line.contains(&format!("http://127.0.0.1:{port}")), "{line}");
-    child
+    (child, reader)
 }
 
 /// Sends SIGTERM and waits for a clean exit.
@@ -303,4 +312,43 @@ fn users_create_never_takes_a_password_from_the_command_line() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("unexpected argument '--password'"));
+}
+
+#[test]
+fn the_first_start_creates_an_administrator_and_prints_its_sign_in_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (first, mut output) = start_reading(dir.path(), port);
+    let mut line = String::new();
+    output.read_line(&mut line).unwrap();
+    let rest = line
+        .strip_prefix("First sign-in: admin@ferry.local with password ")
+        .expect(&line);
+    let password = rest.split_whitespace().next().unwrap().to_owned();
+    assert!(password.len() >= 12, "{line}");
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = runtime.block_on(async {
+        reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/api/auth/login"))
+            .form(&[
+                ("email", "admin@ferry.local"),
+                ("password", password.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, reqwest::StatusCode::OK, "the printed sign-in works");
+    stop(first);
+
+    // A second start finds the administrator and prints nothing more after its URL line.
+    let (second, output) = start_reading(dir.path(), port);
+    stop(second);
+    let rest: Vec<String> = output.lines().map(Result::unwrap).collect();
+    assert!(rest.is_empty(), "printed again: {rest:?}");
 }
