@@ -13,6 +13,10 @@ const siteRoot = join(__dirname, '..', 'target', 'site');
 // Playwright loads this file in the runner and in every worker: create the folder only once.
 const dataDir = process.env.FERRY_E2E_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'ferry-e2e-'));
 process.env.FERRY_E2E_DATA_DIR = dataDir;
+// The administrator the tests sign in as, created before the server starts.
+process.env.FERRY_E2E_EMAIL = 'e2e-admin@example.com';
+process.env.FERRY_E2E_PASSWORD = 'harbour lantern ferry';
+const server = join(targetDir, 'debug', 'server');
 
 export default defineConfig({
   testDir: './tests',
@@ -40,7 +44,7 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: `"${join(targetDir, 'debug', 'server')}" serve`,
+    command: `sh -c '"${server}" users create --email ${process.env.FERRY_E2E_EMAIL} --role Administrator --name "E2E Admin" && exec "${server}" serve'`,
     cwd: resolve(__dirname, '..'),
     url: `${baseURL}/healthz`,
     reuseExistingServer: false,
@@ -55,6 +59,7 @@ export default defineConfig({
       LEPTOS_OUTPUT_NAME: 'ferry',
       LEPTOS_ENV: 'PROD',
       RUST_LOG: 'warn',
+      FERRY_PASSWORD: process.env.FERRY_E2E_PASSWORD,
     },
   },
 });

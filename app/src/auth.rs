@@ -24,15 +24,38 @@ impl CurrentUser {
 }
 
 /// Signs in with email and password. Every failure says the same thing, whatever the cause.
+///
+/// The sign-in page posts a plain HTML form here: success redirects to the home page, failure
+/// back to the sign-in page with the reason in the query (a form post gets no error body, so
+/// nothing else would show it). Script clients get the user, or a 401 or 429 error.
 #[server(prefix = "/api", endpoint = "auth/login")]
-pub async fn login(email: String, password: String) -> Result<CurrentUser, AppError> {
-    ssr::login(email, password).await.map_err(AppError::respond)
+pub async fn login(email: String, password: String) -> Result<Option<CurrentUser>, AppError> {
+    let form_post = ssr::accepts_html();
+    match ssr::login(email, password).await {
+        Ok(user) => {
+            leptos_axum::redirect("/");
+            Ok(Some(user))
+        }
+        Err(error) if form_post => {
+            let back = match &error {
+                AppError::TooManyAttempts(seconds) => {
+                    format!("/login?error=throttled&wait={seconds}")
+                }
+                _ => "/login?error=invalid".to_owned(),
+            };
+            leptos_axum::redirect(&back);
+            Ok(None)
+        }
+        Err(error) => Err(error.respond()),
+    }
 }
 
 /// Signs out and ends the session on the server.
 #[server(prefix = "/api", endpoint = "auth/logout")]
 pub async fn logout() -> Result<(), AppError> {
-    ssr::logout().await.map_err(AppError::respond)
+    ssr::logout().await.map_err(AppError::respond)?;
+    leptos_axum::redirect("/login");
+    Ok(())
 }
 
 /// The signed-in user, or `None`.
@@ -40,6 +63,27 @@ pub async fn logout() -> Result<(), AppError> {
 pub async fn get_current_user() -> Result<Option<CurrentUser>, AppError> {
     let principal = ssr::principal().await.map_err(AppError::respond)?;
     Ok(principal.map(ssr::to_current_user))
+}
+
+/// What the whole app knows about signing in: the current user, loaded with every page.
+/// Signing in and out are plain form posts followed by a full page load.
+#[derive(Clone, Copy)]
+pub struct Auth {
+    pub user: Resource<Result<Option<CurrentUser>, AppError>>,
+}
+
+impl Auth {
+    pub fn new() -> Self {
+        Self {
+            user: Resource::new(|| (), |_| get_current_user()),
+        }
+    }
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 #[cfg(feature = "ssr")]
@@ -89,6 +133,20 @@ pub mod ssr {
             .await
             .map(|ConnectInfo(addr)| addr.ip().to_string())
             .unwrap_or_else(|_| "unknown".to_owned())
+    }
+
+    /// Whether this request is a browser's form post (it accepts HTML) rather than a script.
+    pub fn accepts_html() -> bool {
+        leptos::prelude::use_context::<http::request::Parts>()
+            .and_then(|parts| {
+                parts
+                    .headers
+                    .get(http::header::ACCEPT)?
+                    .to_str()
+                    .ok()
+                    .map(str::to_owned)
+            })
+            .is_some_and(|accept| accept.contains("text/html"))
     }
 
     fn session_error(error: tower_sessions::session::Error) -> AppError {

@@ -10,11 +10,14 @@ pub mod state;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};
-use leptos_router::components::{Route, Router, Routes};
+use leptos_router::components::{Outlet, ProtectedParentRoute, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::components::layout::Layout;
-use crate::pages::{home::HomePage, not_found::NotFound, placeholder::AreaPage};
+use crate::pages::home::HomePage;
+use crate::pages::login::LoginPage;
+use crate::pages::not_found::NotFound;
+use crate::pages::placeholder::{Area, AreaPage};
 
 /// The HTML document the server renders around the app; never runs in the browser.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -45,17 +48,31 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let auth = auth::Auth::new();
+    provide_context(auth);
+    // None while the user is loading; then whether someone is signed in.
+    let signed_in = move || auth.user.get().map(|user| matches!(user, Ok(Some(_))));
     view! {
         <Title formatter=|page: String| if page.is_empty() { "Ferry".to_owned() } else { format!("{page} · Ferry") } />
         <Router>
             <Layout>
                 <Routes fallback=NotFound>
-                    <Route path=path!("/") view=HomePage ssr=SsrMode::Async />
-                    <Route path=path!("/destinations/catalog") view=|| view! { <AreaPage area=pages::placeholder::Area::Catalog /> } ssr=SsrMode::Async />
-                    <Route path=path!("/destinations/browse") view=|| view! { <AreaPage area=pages::placeholder::Area::Browse /> } ssr=SsrMode::Async />
-                    <Route path=path!("/destinations/accounts") view=|| view! { <AreaPage area=pages::placeholder::Area::Accounts /> } ssr=SsrMode::Async />
-                    <Route path=path!("/segments") view=|| view! { <AreaPage area=pages::placeholder::Area::Segments /> } ssr=SsrMode::Async />
-                    <Route path=path!("/admin") view=|| view! { <AreaPage area=pages::placeholder::Area::Admin /> } ssr=SsrMode::Async />
+                    <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
+                    // Everything else needs a signed-in user; anyone else is sent to sign in.
+                    <ProtectedParentRoute
+                        path=path!("")
+                        view=Outlet
+                        condition=signed_in
+                        redirect_path=|| "/login"
+                        ssr=SsrMode::Async
+                    >
+                        <Route path=path!("/") view=HomePage ssr=SsrMode::Async />
+                        <Route path=path!("/destinations/catalog") view=|| view! { <AreaPage area=Area::Catalog /> } ssr=SsrMode::Async />
+                        <Route path=path!("/destinations/browse") view=|| view! { <AreaPage area=Area::Browse /> } ssr=SsrMode::Async />
+                        <Route path=path!("/destinations/accounts") view=|| view! { <AreaPage area=Area::Accounts /> } ssr=SsrMode::Async />
+                        <Route path=path!("/segments") view=|| view! { <AreaPage area=Area::Segments /> } ssr=SsrMode::Async />
+                        <Route path=path!("/admin") view=|| view! { <AreaPage area=Area::Admin /> } ssr=SsrMode::Async />
+                    </ProtectedParentRoute>
                 </Routes>
             </Layout>
         </Router>

@@ -22,3 +22,12 @@ export { expect };
 export async function waitForHydration(page: Page) {
   await expect(page.locator('.app[data-hydrated="true"]')).toHaveCount(1);
 }
+
+/** Signs in through the sign-in page as the test administrator and waits for the home page. */
+export async function signIn(page: Page, email = process.env.FERRY_E2E_EMAIL!, password = process.env.FERRY_E2E_PASSWORD!) {
+  await page.goto('/login');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Welcome to Ferry' })).toBeVisible();
+}

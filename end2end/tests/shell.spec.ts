@@ -1,6 +1,7 @@
-import { test, expect, waitForHydration } from './fixtures';
+import { test, expect, waitForHydration, signIn } from './fixtures';
 
 test('home page renders on the server and hydrates without errors', async ({ page, consoleErrors }) => {
+  await signIn(page);
   const response = await page.goto('/');
   expect(response?.status()).toBe(200);
   await expect(page).toHaveTitle('Ferry');
@@ -11,6 +12,7 @@ test('home page renders on the server and hydrates without errors', async ({ pag
 });
 
 test('the status button calls the server only after hydration', async ({ page, consoleErrors }) => {
+  await signIn(page);
   await page.goto('/');
   await waitForHydration(page);
   await expect(page.getByRole('button', { name: 'Check again' })).toBeEnabled();
@@ -25,6 +27,7 @@ test('the status button calls the server only after hydration', async ({ page, c
 });
 
 test('navigation moves between areas without a full reload', async ({ page, consoleErrors }) => {
+  await signIn(page);
   await page.goto('/');
   await waitForHydration(page);
   // A marker on window survives client-side navigation but not a page load.
@@ -48,6 +51,7 @@ test('navigation moves between areas without a full reload', async ({ page, cons
 });
 
 test('every area in the navigation has a page', async ({ page, consoleErrors }) => {
+  await signIn(page);
   const areas: Array<[string, string]> = [
     ['/destinations/catalog', 'Destination catalog'],
     ['/destinations/browse', 'Dataflows'],
@@ -63,6 +67,7 @@ test('every area in the navigation has a page', async ({ page, consoleErrors }) 
 });
 
 test('an unknown path shows the 404 page with status 404, and it hydrates', async ({ page, consoleErrors }) => {
+  await signIn(page);
   const response = await page.goto('/no/such/page');
   expect(response?.status()).toBe(404);
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('Page not found');
@@ -81,8 +86,8 @@ test('an unknown path shows the 404 page with status 404, and it hydrates', asyn
 test.describe('without JavaScript', () => {
   test.use({ javaScriptEnabled: false });
 
-  test('pages are complete server-rendered HTML', async ({ page }) => {
-    await page.goto('/');
+  test('signing in and pages work as server-rendered HTML', async ({ page }) => {
+    await signIn(page);
     await expect(page.getByRole('heading', { level: 1, name: 'Welcome to Ferry' })).toBeVisible();
     await expect(page.getByTestId('status-database')).toHaveText('SQLite');
     // Not hydrated: the button that needs the app stays disabled instead of ignoring clicks.

@@ -66,6 +66,7 @@ async fn serve(config: Config) -> Result<(), StartupError> {
     let addr = config.leptos_options.site_addr;
     // Bind first: a taken port is reported before any database work is done.
     let listener = startup::bind(addr).await?;
+    let shutdown = startup::shutdown_signal();
     let db = startup::open_database(&config).await?;
     let first_admin = create_first_administrator(&db).await?;
     let local = listener.local_addr().unwrap_or(addr);
@@ -85,7 +86,7 @@ async fn serve(config: Config) -> Result<(), StartupError> {
         session_max_age: config.sessions.absolute,
     };
     startup::spawn_session_sweeper(db.clone());
-    let result = startup::serve(listener, state, config.sessions, startup::shutdown_signal()).await;
+    let result = startup::serve(listener, state, config.sessions, shutdown).await;
     db.close().await.ok();
     result
 }

@@ -1,15 +1,21 @@
-//! The frame around every page: top bar, navigation for each area, and the main column.
+//! The frame around every page: top bar with the signed-in user, navigation for each area the
+//! user may see, and the main column.
 
 use leptos::prelude::*;
 use leptos_router::components::A;
 
+use crate::auth::{Auth, CurrentUser};
+
 /// Wraps a page in the top bar and the navigation.
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
+    let auth = expect_context::<Auth>();
     // Effects run only in the browser once the app has hydrated; the attribute lets scripts and
     // tests know the page is interactive.
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
+    let user = move || auth.user.get().and_then(Result::ok).flatten();
+
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>
         <div class="app" data-hydrated=move || hydrated.get().then_some("true")>
@@ -19,29 +25,56 @@ pub fn Layout(children: Children) -> impl IntoView {
                     <span class="brand-name">"Ferry"</span>
                 </a>
                 <span class="topbar-tagline">"Customer data activation"</span>
+                <Transition fallback=|| ()>
+                    {move || user().map(|user| view! { <UserMenu user /> })}
+                </Transition>
             </header>
-            <nav class="sidebar" aria-label="Main">
-                <ul class="nav-list">
-                    <li><A href="/" exact=true>"Home"</A></li>
-                </ul>
-                <p class="nav-heading" id="nav-destinations">"Destinations"</p>
-                <ul class="nav-list" aria-labelledby="nav-destinations">
-                    <li><A href="/destinations/catalog">"Catalog"</A></li>
-                    <li><A href="/destinations/browse">"Browse"</A></li>
-                    <li><A href="/destinations/accounts">"Accounts"</A></li>
-                </ul>
-                <p class="nav-heading" id="nav-data">"Data"</p>
-                <ul class="nav-list" aria-labelledby="nav-data">
-                    <li><A href="/segments">"Segments"</A></li>
-                </ul>
-                <p class="nav-heading" id="nav-settings">"Settings"</p>
-                <ul class="nav-list" aria-labelledby="nav-settings">
-                    <li><A href="/admin">"Admin"</A></li>
-                </ul>
-            </nav>
+            <Transition fallback=|| ()>
+                {move || user().map(|user| view! { <Navigation user /> })}
+            </Transition>
             <main id="main" class="content" tabindex="-1">
                 {children()}
             </main>
         </div>
+    }
+}
+
+#[component]
+fn UserMenu(user: CurrentUser) -> impl IntoView {
+    view! {
+        <div class="user-menu">
+            <span class="user-name" title=user.email.clone()>{user.display_name.clone()}</span>
+            <form method="post" action="/api/auth/logout">
+                <button type="submit" class="button secondary small">"Sign out"</button>
+            </form>
+        </div>
+    }
+}
+
+#[component]
+fn Navigation(user: CurrentUser) -> impl IntoView {
+    let admin = user.can("users.manage") || user.can("audit.view");
+    view! {
+        <nav class="sidebar" aria-label="Main">
+            <ul class="nav-list">
+                <li><A href="/" exact=true>"Home"</A></li>
+            </ul>
+            <p class="nav-heading" id="nav-destinations">"Destinations"</p>
+            <ul class="nav-list" aria-labelledby="nav-destinations">
+                <li><A href="/destinations/catalog">"Catalog"</A></li>
+                <li><A href="/destinations/browse">"Browse"</A></li>
+                <li><A href="/destinations/accounts">"Accounts"</A></li>
+            </ul>
+            <p class="nav-heading" id="nav-data">"Data"</p>
+            <ul class="nav-list" aria-labelledby="nav-data">
+                <li><A href="/segments">"Segments"</A></li>
+            </ul>
+            {admin.then(|| view! {
+                <p class="nav-heading" id="nav-settings">"Settings"</p>
+                <ul class="nav-list" aria-labelledby="nav-settings">
+                    <li><A href="/admin">"Admin"</A></li>
+                </ul>
+            })}
+        </nav>
     }
 }

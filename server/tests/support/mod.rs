@@ -83,6 +83,8 @@ fn write_site(root: &Path) {
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
+        // A stuck request fails its test with a message instead of hanging the suite.
+        .timeout(std::time::Duration::from_secs(30))
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
@@ -149,5 +151,16 @@ impl TestServer {
             .get("email")
             .and_then(|e| e.as_str())
             .map(str::to_owned)
+    }
+}
+
+impl TestServer {
+    /// A browser-like client signed in as a new Administrator.
+    pub async fn admin_client(&self) -> reqwest::Client {
+        create_user(&self.db.db, "root@example.com", Some("Administrator")).await;
+        let browser = client();
+        let response = self.login(&browser, "root@example.com", PASSWORD).await;
+        assert!(response.status().is_success() || response.status().is_redirection());
+        browser
     }
 }
