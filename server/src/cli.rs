@@ -1,9 +1,19 @@
 //! The command line: `serve` (the default) and `migrate`.
 
+use std::io::Write;
+
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 use crate::startup::{self, StartupError};
+
+/// Prints a line for the operator. Unlike `println!` it never panics: a closed stdout (a
+/// supervisor that stopped reading) must not bring the server down.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 
 /// Ferry sends customer profiles and segment memberships to marketing platforms.
 ///
@@ -71,12 +81,12 @@ async fn serve(config: Config) -> Result<(), StartupError> {
     let first_admin = create_first_administrator(&db).await?;
     let local = listener.local_addr().unwrap_or(addr);
     tracing::info!(url = %format!("http://{local}"), database = %config.database_display(), "Ferry is ready");
-    println!(
+    say!(
         "Ferry is running at http://{local} (database: {})",
         config.database_display()
     );
     if let Some((email, password)) = first_admin {
-        println!(
+        say!(
             "First sign-in: {email} with password {password} (shown once; change it after signing in)"
         );
     }
@@ -96,7 +106,7 @@ async fn migrate(config: Config) -> Result<(), StartupError> {
     let applied = domain::db::applied_migrations(&db)
         .await
         .unwrap_or_default();
-    println!(
+    say!(
         "Database {} is up to date ({applied} migrations applied).",
         config.database_display()
     );
@@ -155,7 +165,7 @@ async fn create_user(
     audit::record(&db, event)
         .await
         .map_err(|e| StartupError::Command(e.to_string()))?;
-    println!(
+    say!(
         "Created {} with the roles {}.",
         created.email,
         roles.join(", ")

@@ -162,11 +162,6 @@ fn a_malformed_site_address_is_one_clear_error() {
     assert_one_line_error(&output, "LEPTOS_SITE_ADDR must be an address");
 }
 
-/// Starts `server serve` and waits for its "running at" line.
-fn start(data: &std::path::Path, port: u16) -> Child {
-    start_reading(data, port).0
-}
-
 /// Starts `server serve`; returns it with the reader of the rest of its output.
 fn start_reading(
     data: &std::path::Path,
@@ -236,12 +231,12 @@ fn installed_since(port: u16) -> String {
 fn data_survives_a_restart_and_sigterm_shuts_down_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let first = start(dir.path(), port);
+    let (first, _output) = start_reading(dir.path(), port);
     let since = installed_since(port);
     stop(first);
 
     std::thread::sleep(Duration::from_secs(1));
-    let second = start(dir.path(), port);
+    let (second, _output) = start_reading(dir.path(), port);
     assert_eq!(
         installed_since(port),
         since,
