@@ -37,3 +37,16 @@ test('signing in, reloading and signing out', async ({ page, consoleErrors }) =>
   await page.goto('/');
   await expect(page).toHaveURL('/login');
 });
+
+test('the administrator reads and filters the audit log', async ({ page, consoleErrors }) => {
+  await signIn(page);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Audit log');
+  const rows = page.getByRole('row');
+  await expect(rows.filter({ hasText: 'auth.login' }).filter({ hasText: process.env.FERRY_E2E_EMAIL! }).first()).toBeVisible();
+  await page.getByLabel('Action').fill('auth.logout');
+  await page.getByLabel('Actor').fill('nobody-at-all');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/action=auth.logout/);
+  await expect(page.getByText('No events match these filters.')).toBeVisible();
+});

@@ -246,7 +246,10 @@ fn requirements() -> BTreeMap<&'static str, Requirement> {
         ("/api/admin/roles/list", (Some("users.manage"), &[][..])),
         (
             "/api/admin/audit/list",
-            (Some("audit.view"), &[("actor", ""), ("action", "")][..]),
+            (
+                Some("audit.view"),
+                &[("actor", ""), ("action", ""), ("from", ""), ("until", "")][..],
+            ),
         ),
     ])
 }
@@ -353,4 +356,64 @@ async fn a_denied_call_is_audited() {
     assert_eq!(event.actor_email, "vera@example.com");
     assert_eq!(event.object_id, "users.manage");
     assert_eq!(event.outcome, "denied");
+}
+
+#[tokio::test]
+async fn the_audit_page_lists_filters_and_refuses_without_permission() {
+    let db = testing::sqlite().await;
+    create_user(&db.db, "vera@example.com", Some("Viewer")).await;
+    let app = support::spawn(db, false).await;
+    let admin = app.admin_client().await;
+    app.login(&client(), "vera@example.com", "a wrong password")
+        .await;
+
+    let page = |browser: reqwest::Client, query: &'static str| {
+        let url = app.url(&format!("/admin/audit{query}"));
+        async move {
+            browser
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+                .replace("<!>", "")
+        }
+    };
+    let html = page(admin.clone(), "?action=auth.login").await;
+    assert!(html.contains("<h1>Audit log</h1>"), "{html}");
+    assert!(
+        html.contains("<td>root@example.com</td>") && html.contains("<td>vera@example.com</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("badge-allowed") && html.contains("badge-failed"),
+        "{html}"
+    );
+
+    let html = page(admin.clone(), "?actor=vera").await;
+    assert!(
+        html.contains("<td>vera@example.com</td>") && !html.contains("<td>root@example.com</td>"),
+        "the actor filter narrows the list"
+    );
+    let html = page(admin.clone(), "?from=2999-01-01").await;
+    assert!(html.contains("No events match these filters."), "{html}");
+    let html = page(admin, "?from=yesterday").await;
+    assert!(
+        html.contains("From must be a date like 2026-11-28."),
+        "{html}"
+    );
+
+    let viewer = client();
+    app.login(&viewer, "vera@example.com", PASSWORD).await;
+    let html = page(viewer, "").await;
+    assert!(
+        html.contains("You do not have permission to do that."),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<td>root@example.com</td>"),
+        "no events leak to a viewer"
+    );
 }

@@ -90,15 +90,39 @@ pub async fn list_roles() -> Result<Vec<RoleRow>, AppError> {
         .collect())
 }
 
-/// The newest audit events matching the filters (empty = any).
+/// The newest audit events matching the filters: part of the actor's email, an action (or a
+/// prefix ending in "."), and days `from` (inclusive) and `until` (inclusive) as YYYY-MM-DD.
+/// Empty strings match everything.
 #[server(prefix = "/api", endpoint = "admin/audit/list")]
-pub async fn list_audit_events(actor: String, action: String) -> Result<Vec<AuditRow>, AppError> {
+pub async fn list_audit_events(
+    actor: String,
+    action: String,
+    from: String,
+    until: String,
+) -> Result<Vec<AuditRow>, AppError> {
     use domain::access::{Permission, audit};
     crate::auth::ssr::require(Permission::AuditView).await?;
     let state = crate::state::app_state()?;
+    let day =
+        |text: &str, field: &str| -> Result<Option<chrono::DateTime<chrono::Utc>>, AppError> {
+            let text = text.trim();
+            if text.is_empty() {
+                return Ok(None);
+            }
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map(|d| Some(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()))
+                .map_err(|_| {
+                    AppError::Invalid(format!("{field} must be a date like 2026-11-28.")).respond()
+                })
+        };
+    let from = day(&from, "From")?;
+    // "Until" includes the whole day: events before the next midnight.
+    let until = day(&until, "Until")?.map(|d| d + chrono::Duration::days(1));
     let filter = audit::Filter {
         actor: Some(actor),
         action: Some(action),
+        from,
+        until,
         limit: 200,
         ..Default::default()
     };

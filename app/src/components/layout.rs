@@ -53,7 +53,8 @@ fn UserMenu(user: CurrentUser) -> impl IntoView {
 
 #[component]
 fn Navigation(user: CurrentUser) -> impl IntoView {
-    let admin = user.can("users.manage") || user.can("audit.view");
+    let admin = user.can("users.manage");
+    let audit = user.can("audit.view");
     view! {
         <nav class="sidebar" aria-label="Main">
             <ul class="nav-list">
@@ -69,10 +70,11 @@ fn Navigation(user: CurrentUser) -> impl IntoView {
             <ul class="nav-list" aria-labelledby="nav-data">
                 <li><A href="/segments">"Segments"</A></li>
             </ul>
-            {admin.then(|| view! {
+            {(admin || audit).then(|| view! {
                 <p class="nav-heading" id="nav-settings">"Settings"</p>
                 <ul class="nav-list" aria-labelledby="nav-settings">
-                    <li><A href="/admin">"Admin"</A></li>
+                    {admin.then(|| view! { <li><A href="/admin" exact=true>"Admin"</A></li> })}
+                    {audit.then(|| view! { <li><A href="/admin/audit">"Audit log"</A></li> })}
                 </ul>
             })}
         </nav>
