@@ -14,6 +14,7 @@ use leptos_router::components::{Outlet, ProtectedParentRoute, Route, Router, Rou
 use leptos_router::{SsrMode, path};
 
 use crate::components::layout::Layout;
+use crate::pages::admin::AdminPage;
 use crate::pages::audit::AuditPage;
 use crate::pages::home::HomePage;
 use crate::pages::login::LoginPage;
@@ -72,7 +73,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/destinations/browse") view=|| view! { <AreaPage area=Area::Browse /> } ssr=SsrMode::Async />
                         <Route path=path!("/destinations/accounts") view=|| view! { <AreaPage area=Area::Accounts /> } ssr=SsrMode::Async />
                         <Route path=path!("/segments") view=|| view! { <AreaPage area=Area::Segments /> } ssr=SsrMode::Async />
-                        <Route path=path!("/admin") view=|| view! { <AreaPage area=Area::Admin /> } ssr=SsrMode::Async />
+                        <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
                         <Route path=path!("/admin/audit") view=AuditPage ssr=SsrMode::Async />
                     </ProtectedParentRoute>
                 </Routes>

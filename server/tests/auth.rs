@@ -417,3 +417,51 @@ async fn the_audit_page_lists_filters_and_refuses_without_permission() {
         "no events leak to a viewer"
     );
 }
+
+#[tokio::test]
+async fn the_admin_page_lists_users_and_roles_for_user_managers_only() {
+    let db = testing::sqlite().await;
+    create_user(&db.db, "vera@example.com", Some("Viewer")).await;
+    let app = support::spawn(db, false).await;
+    let admin = app.admin_client().await;
+    let html = admin
+        .get(app.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("<h1>Administration</h1>"), "{html}");
+    assert!(
+        html.contains("<td>vera@example.com</td>") && html.contains("<td>Viewer</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<strong>Destination manager</strong>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("destinations.activate_without_mapping"),
+        "the Administrator lists every permission"
+    );
+
+    let viewer = client();
+    app.login(&viewer, "vera@example.com", PASSWORD).await;
+    let html = viewer
+        .get(app.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("You do not have permission to do that."),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<td>root@example.com</td>"),
+        "no users leak to a viewer"
+    );
+}

@@ -11,7 +11,6 @@ pub enum Area {
     Browse,
     Accounts,
     Segments,
-    Admin,
 }
 
 impl Area {
@@ -21,7 +20,6 @@ impl Area {
             Self::Browse => "Dataflows",
             Self::Accounts => "Accounts",
             Self::Segments => "Segments",
-            Self::Admin => "Administration",
         }
     }
 
@@ -42,7 +40,6 @@ impl Area {
             Self::Segments => {
                 "The audiences you activate, defined by rules over profile attributes."
             }
-            Self::Admin => "Users, roles and the audit log of who changed what.",
         }
     }
 
@@ -52,7 +49,6 @@ impl Area {
             Self::Browse => "No dataflows yet. Activate a segment to a destination to create one.",
             Self::Accounts => "No accounts yet.",
             Self::Segments => "No segments yet.",
-            Self::Admin => "User and role administration is not available yet.",
         }
     }
 }
