@@ -367,21 +367,9 @@ async fn the_audit_page_lists_filters_and_refuses_without_permission() {
     app.login(&client(), "vera@example.com", "a wrong password")
         .await;
 
-    let page = |browser: reqwest::Client, query: &'static str| {
-        let url = app.url(&format!("/admin/audit{query}"));
-        async move {
-            browser
-                .get(url)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-                .replace("<!>", "")
-        }
-    };
-    let html = page(admin.clone(), "?action=auth.login").await;
+    let html = app
+        .page_html(&admin, "/admin/audit?action=auth.login")
+        .await;
     assert!(html.contains("<h1>Audit log</h1>"), "{html}");
     assert!(
         html.contains("<td>root@example.com</td>") && html.contains("<td>vera@example.com</td>"),
@@ -392,14 +380,14 @@ async fn the_audit_page_lists_filters_and_refuses_without_permission() {
         "{html}"
     );
 
-    let html = page(admin.clone(), "?actor=vera").await;
+    let html = app.page_html(&admin, "/admin/audit?actor=vera").await;
     assert!(
         html.contains("<td>vera@example.com</td>") && !html.contains("<td>root@example.com</td>"),
         "the actor filter narrows the list"
     );
-    let html = page(admin.clone(), "?from=2999-01-01").await;
+    let html = app.page_html(&admin, "/admin/audit?from=2999-01-01").await;
     assert!(html.contains("No events match these filters."), "{html}");
-    let html = page(admin, "?from=yesterday").await;
+    let html = app.page_html(&admin, "/admin/audit?from=yesterday").await;
     assert!(
         html.contains("From must be a date like 2026-11-28."),
         "{html}"
@@ -407,7 +395,7 @@ async fn the_audit_page_lists_filters_and_refuses_without_permission() {
 
     let viewer = client();
     app.login(&viewer, "vera@example.com", PASSWORD).await;
-    let html = page(viewer, "").await;
+    let html = app.page_html(&viewer, "/admin/audit").await;
     assert!(
         html.contains("You do not have permission to do that."),
         "{html}"
@@ -424,14 +412,7 @@ async fn the_admin_page_lists_users_and_roles_for_user_managers_only() {
     create_user(&db.db, "vera@example.com", Some("Viewer")).await;
     let app = support::spawn(db, false).await;
     let admin = app.admin_client().await;
-    let html = admin
-        .get(app.url("/admin"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page_html(&admin, "/admin").await;
     assert!(html.contains("<h1>Administration</h1>"), "{html}");
     assert!(
         html.contains("<td>vera@example.com</td>") && html.contains("<td>Viewer</td>"),
@@ -448,14 +429,7 @@ async fn the_admin_page_lists_users_and_roles_for_user_managers_only() {
 
     let viewer = client();
     app.login(&viewer, "vera@example.com", PASSWORD).await;
-    let html = viewer
-        .get(app.url("/admin"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page_html(&viewer, "/admin").await;
     assert!(
         html.contains("You do not have permission to do that."),
         "{html}"

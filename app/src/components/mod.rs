@@ -1,4 +1,5 @@
-//! Reusable pieces of the interface: the page layout and the error view.
+//! Reusable pieces of the interface: the page layout, the error view and loading/error states.
 
 pub mod error_view;
+pub mod feedback;
 pub mod layout;

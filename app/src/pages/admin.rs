@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::admin::{list_roles, list_users};
+use crate::components::feedback::{ErrorAlert, Loading};
 
 /// Users and roles at a glance.
 #[component]
@@ -18,9 +19,9 @@ pub fn AdminPage() -> impl IntoView {
             <p class="lead">"Who can sign in to Ferry, and what each role allows."</p>
         </header>
         <h2 class="section-title">"Users"</h2>
-        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+        <Transition fallback=Loading>
             {move || users.get().map(|result| match result {
-                Err(error) => view! { <p class="alert" role="alert">{error.to_string()}</p> }.into_any(),
+                Err(error) => view! { <ErrorAlert error /> }.into_any(),
                 Ok(rows) => view! {
                     <div class="card table-card">
                         <table class="table" aria-label="Users">
@@ -50,9 +51,9 @@ pub fn AdminPage() -> impl IntoView {
             })}
         </Transition>
         <h2 class="section-title">"Roles"</h2>
-        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+        <Transition fallback=Loading>
             {move || roles.get().map(|result| match result {
-                Err(error) => view! { <p class="alert" role="alert">{error.to_string()}</p> }.into_any(),
+                Err(error) => view! { <ErrorAlert error /> }.into_any(),
                 Ok(rows) => view! {
                     <div class="card table-card">
                         <table class="table" aria-label="Roles">

@@ -5,6 +5,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::admin::list_audit_events;
+use crate::components::feedback::{ErrorAlert, Loading};
 
 /// Newest events first; the filter form is a plain GET form, so filters live in the URL.
 #[component]
@@ -35,9 +36,9 @@ pub fn AuditPage() -> impl IntoView {
             <label>"Until" <input type="date" name="until" value=move || param("until") /></label>
             <button type="submit" class="button">"Filter"</button>
         </form>
-        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+        <Transition fallback=Loading>
             {move || events.get().map(|result| match result {
-                Err(error) => view! { <p class="alert" role="alert">{error.to_string()}</p> }.into_any(),
+                Err(error) => view! { <ErrorAlert error /> }.into_any(),
                 Ok(rows) if rows.is_empty() => {
                     view! { <div class="card empty-state"><p>"No events match these filters."</p></div> }.into_any()
                 }

@@ -136,6 +136,13 @@ impl TestServer {
             .unwrap()
     }
 
+    /// The HTML of a page as `client` sees it, with Leptos's `<!>` text-node markers removed so
+    /// that adjacent text reads as one sentence.
+    pub async fn page_html(&self, client: &reqwest::Client, path: &str) -> String {
+        let response = client.get(self.url(path)).send().await.unwrap();
+        response.text().await.unwrap().replace("<!>", "")
+    }
+
     /// The signed-in user's email as the server sees it, or None.
     pub async fn whoami(&self, client: &reqwest::Client) -> Option<String> {
         let body = client
