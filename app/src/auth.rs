@@ -186,6 +186,16 @@ pub mod ssr {
         }
     }
 
+    /// The check for server functions open to every signed-in user: a valid session, else 401.
+    ///
+    /// # Errors
+    /// [`AppError::Unauthenticated`] or [`AppError::Internal`].
+    pub async fn require_signed_in() -> Result<Principal, AppError> {
+        principal()
+            .await?
+            .ok_or_else(|| AppError::Unauthenticated.respond())
+    }
+
     /// The check every server function makes first: a valid session (else 401) holding
     /// `permission` (else 403). Denials are audited.
     ///

@@ -15,6 +15,8 @@ use leptos_router::{SsrMode, path};
 
 use crate::components::layout::Layout;
 use crate::pages::admin::AdminPage;
+use crate::pages::admin_roles::RolePage;
+use crate::pages::admin_users::{NewUserPage, UserPage};
 use crate::pages::audit::AuditPage;
 use crate::pages::home::HomePage;
 use crate::pages::login::LoginPage;
@@ -75,6 +77,10 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/segments") view=|| view! { <AreaPage area=Area::Segments /> } ssr=SsrMode::Async />
                         <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
                         <Route path=path!("/admin/audit") view=AuditPage ssr=SsrMode::Async />
+                        <Route path=path!("/admin/users/new") view=NewUserPage ssr=SsrMode::Async />
+                        <Route path=path!("/admin/users/:id") view=UserPage ssr=SsrMode::Async />
+                        <Route path=path!("/admin/roles/new") view=RolePage ssr=SsrMode::Async />
+                        <Route path=path!("/admin/roles/:id") view=RolePage ssr=SsrMode::Async />
                     </ProtectedParentRoute>
                 </Routes>
             </Layout>

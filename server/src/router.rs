@@ -2,10 +2,12 @@
 //! layers every response passes through (compression, caching, cross-site protection).
 
 use axum::Router;
+use std::sync::LazyLock;
+
 use axum::middleware;
 use axum::routing::get;
 use http::{HeaderValue, header};
-use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, file_and_error_handler, generate_route_list};
 use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -24,10 +26,16 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Unhashed names must be revalidated (cheap: ServeDir answers 304 when unchanged).
 const REVALIDATE: &str = "no-cache";
 
+/// The app's routes, discovered once per process. Route discovery runs the app with resource
+/// loading suppressed by a process-wide flag, so a page rendered by another server in the same
+/// process at that moment would wait forever (leptos#4773); doing it once, before any server
+/// is built, rules that out for the tests that start many servers.
+static ROUTES: LazyLock<Vec<AxumRouteListing>> = LazyLock::new(|| generate_route_list(App));
+
 /// Builds the complete application router for the given state.
 pub fn build(state: AppState, sessions: SessionSettings) -> Router {
     let options = state.leptos_options.clone();
-    let routes = generate_route_list(App);
+    let routes = ROUTES.clone();
     let pkg_dir = std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir);
     let cache_control = if options.hash_files {
         IMMUTABLE

@@ -223,32 +223,108 @@ async fn sessions_expire_when_idle_and_after_the_absolute_limit() {
     assert_eq!(app.whoami(&browser).await, None, "absolute expiry");
 }
 
-/// The permission a server function requires (None = public) and a form body to call it with.
+/// What a server function requires (None = public), a form body to call it with, and the
+/// status a caller holding the permission gets for that body (404 where the body names an
+/// unknown object: the permission check passed, and the object was looked for).
 type Requirement = (
     Option<&'static str>,
     &'static [(&'static str, &'static str)],
+    StatusCode,
 );
+
+/// Marks a server function open to every signed-in user, whatever their roles.
+const SIGNED_IN: Option<&str> = Some("");
 
 /// What each server function requires; a new one missing here fails the matrix test.
 fn requirements() -> BTreeMap<&'static str, Requirement> {
+    const OK: StatusCode = StatusCode::OK;
+    const MISSING: StatusCode = StatusCode::NOT_FOUND;
+    const ADMIN: Option<&str> = Some("users.manage");
     BTreeMap::from([
-        ("/api/system/status", (None, &[][..])),
-        ("/api/auth/me", (None, &[][..])),
-        ("/api/auth/logout", (None, &[][..])),
+        ("/api/system/status", (SIGNED_IN, &[][..], OK)),
+        ("/api/auth/me", (None, &[][..], OK)),
+        ("/api/auth/logout", (None, &[][..], OK)),
         (
             "/api/auth/login",
             (
                 None,
                 &[("email", "x@example.com"), ("password", "wrong password!")][..],
+                StatusCode::UNAUTHORIZED,
             ),
         ),
-        ("/api/admin/users/list", (Some("users.manage"), &[][..])),
-        ("/api/admin/roles/list", (Some("users.manage"), &[][..])),
+        ("/api/admin/users/list", (ADMIN, &[][..], OK)),
+        (
+            "/api/admin/users/get",
+            (ADMIN, &[("user_id", "nobody")][..], MISSING),
+        ),
+        (
+            "/api/admin/users/create",
+            (
+                ADMIN,
+                &[
+                    ("email", "matrix@example.com"),
+                    ("display_name", ""),
+                    ("password", "harbour lantern ferry"),
+                ][..],
+                OK,
+            ),
+        ),
+        (
+            "/api/admin/users/set-disabled",
+            (
+                ADMIN,
+                &[("user_id", "nobody"), ("disabled", "true")][..],
+                MISSING,
+            ),
+        ),
+        (
+            "/api/admin/users/reset-password",
+            (
+                ADMIN,
+                &[("user_id", "nobody"), ("password", "harbour lantern ferry")][..],
+                MISSING,
+            ),
+        ),
+        (
+            "/api/admin/users/set-roles",
+            (ADMIN, &[("user_id", "nobody")][..], MISSING),
+        ),
+        ("/api/admin/roles/list", (ADMIN, &[][..], OK)),
+        (
+            "/api/admin/roles/get",
+            (ADMIN, &[("role_id", "nothing")][..], MISSING),
+        ),
+        (
+            "/api/admin/roles/create",
+            (
+                ADMIN,
+                &[
+                    ("name", "Matrix role"),
+                    ("description", ""),
+                    ("permissions[0]", "audit.view"),
+                ][..],
+                OK,
+            ),
+        ),
+        (
+            "/api/admin/roles/update",
+            (
+                ADMIN,
+                &[
+                    ("role_id", "nothing"),
+                    ("name", "Renamed"),
+                    ("description", ""),
+                ][..],
+                MISSING,
+            ),
+        ),
+        ("/api/admin/permissions/list", (ADMIN, &[][..], OK)),
         (
             "/api/admin/audit/list",
             (
                 Some("audit.view"),
                 &[("actor", ""), ("action", ""), ("from", ""), ("until", "")][..],
+                OK,
             ),
         ),
     ])
@@ -308,7 +384,10 @@ async fn permission_matrix_covers_every_server_function_and_role() {
         callers.push((role.to_owned(), browser, permissions));
     }
 
-    for (path, (required, form)) in &table {
+    // Signing out last: it ends the callers' sessions.
+    let mut order: Vec<_> = table.iter().collect();
+    order.sort_by_key(|(path, _)| **path == "/api/auth/logout");
+    for (path, (required, form, permitted)) in order {
         assert!(
             registered.iter().any(|p| p == path),
             "{path} is in the matrix but not registered"
@@ -322,10 +401,10 @@ async fn permission_matrix_covers_every_server_function_and_role() {
                 .unwrap()
                 .status();
             let expected = match required {
-                None if *path == "/api/auth/login" => StatusCode::UNAUTHORIZED,
-                None => StatusCode::OK,
+                None => *permitted,
                 Some(_) if who == "anonymous" => StatusCode::UNAUTHORIZED,
-                Some(permission) if permissions.iter().any(|p| p == permission) => StatusCode::OK,
+                Some("") => *permitted,
+                Some(permission) if permissions.iter().any(|p| p == permission) => *permitted,
                 Some(_) => StatusCode::FORBIDDEN,
             };
             assert_eq!(status, expected, "{who} calling {path}");
@@ -415,11 +494,11 @@ async fn the_admin_page_lists_users_and_roles_for_user_managers_only() {
     let html = app.page_html(&admin, "/admin").await;
     assert!(html.contains("<h1>Administration</h1>"), "{html}");
     assert!(
-        html.contains("<td>vera@example.com</td>") && html.contains("<td>Viewer</td>"),
+        html.contains(">vera@example.com</a></td>") && html.contains("<td>Viewer</td>"),
         "{html}"
     );
     assert!(
-        html.contains("<strong>Destination manager</strong>"),
+        html.contains("<strong>Destination manager</strong></a>"),
         "{html}"
     );
     assert!(
@@ -435,7 +514,7 @@ async fn the_admin_page_lists_users_and_roles_for_user_managers_only() {
         "{html}"
     );
     assert!(
-        !html.contains("<td>root@example.com</td>"),
+        !html.contains("root@example.com"),
         "no users leak to a viewer"
     );
 }

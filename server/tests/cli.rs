@@ -214,7 +214,21 @@ fn installed_since(port: u16) -> String {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let body = reqwest::Client::new()
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let signed_in = browser
+            .post(format!("http://127.0.0.1:{port}/api/auth/login"))
+            .form(&[
+                ("email", "ops@example.com"),
+                ("password", "ferry harbour lantern"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert!(signed_in.status().is_success(), "{}", signed_in.status());
+        let body = browser
             .post(format!("http://127.0.0.1:{port}/api/system/status"))
             .send()
             .await
@@ -231,6 +245,20 @@ fn installed_since(port: u16) -> String {
 fn data_survives_a_restart_and_sigterm_shuts_down_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
+    let created = server()
+        .args([
+            "users",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--role",
+            "Viewer",
+        ])
+        .env("FERRY_DATA_DIR", dir.path())
+        .env("FERRY_PASSWORD", "ferry harbour lantern")
+        .output()
+        .unwrap();
+    assert!(created.status.success());
     let (first, _output) = start_reading(dir.path(), port);
     let since = installed_since(port);
     stop(first);

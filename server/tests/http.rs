@@ -98,8 +98,16 @@ async fn the_status_server_function_reads_each_database() {
             "SQLite"
         };
         let app = support::spawn(db, false).await;
-        let response = app
+        let anonymous = app
             .client
+            .post(app.url("/api/system/status"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "{label}");
+        let response = app
+            .admin_client()
+            .await
             .post(app.url("/api/system/status"))
             .send()
             .await
@@ -121,9 +129,9 @@ async fn the_status_server_function_reads_each_database() {
 #[tokio::test]
 async fn a_database_failure_is_answered_without_internals() {
     let app = support::spawn(testing::sqlite().await, false).await;
+    let admin = app.admin_client().await;
     app.db.db.clone().close().await.unwrap();
-    let response = app
-        .client
+    let response = admin
         .post(app.url("/api/system/status"))
         .send()
         .await
@@ -209,7 +217,8 @@ async fn cross_site_writes_are_refused() {
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 
     let same_origin = app
-        .client
+        .admin_client()
+        .await
         .post(app.url("/api/system/status"))
         .header("sec-fetch-site", "same-origin")
         .send()

@@ -27,6 +27,13 @@ pub struct RoleRow {
     pub user_count: i64,
 }
 
+/// A permission as the role editor offers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PermissionRow {
+    pub name: String,
+    pub description: String,
+}
+
 /// One audit log entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRow {
@@ -142,4 +149,254 @@ pub async fn list_audit_events(
             details: e.details,
         })
         .collect())
+}
+
+/// One user, by public id.
+#[server(prefix = "/api", endpoint = "admin/users/get")]
+pub async fn get_user(user_id: String) -> Result<UserRow, AppError> {
+    list_users()
+        .await?
+        .into_iter()
+        .find(|u| u.id == user_id)
+        .ok_or_else(|| AppError::NotFound("The user".into()).respond())
+}
+
+/// One role, by public id.
+#[server(prefix = "/api", endpoint = "admin/roles/get")]
+pub async fn get_role(role_id: String) -> Result<RoleRow, AppError> {
+    list_roles()
+        .await?
+        .into_iter()
+        .find(|r| r.id == role_id)
+        .ok_or_else(|| AppError::NotFound("The role".into()).respond())
+}
+
+/// Every permission with what it allows, in the order the role editor lists them.
+#[server(prefix = "/api", endpoint = "admin/permissions/list")]
+pub async fn list_permissions() -> Result<Vec<PermissionRow>, AppError> {
+    use domain::access::Permission;
+    crate::auth::ssr::require(Permission::UsersManage).await?;
+    Ok(Permission::ALL
+        .into_iter()
+        .map(|p| PermissionRow {
+            name: p.as_str().to_owned(),
+            description: p.description().to_owned(),
+        })
+        .collect())
+}
+
+/// Creates a user with a first password and roles; returns the new user's id.
+#[server(prefix = "/api", endpoint = "admin/users/create")]
+pub async fn create_user(
+    email: String,
+    display_name: String,
+    password: String,
+    #[server(default)] roles: Vec<String>,
+) -> Result<String, AppError> {
+    use domain::access::{Permission, users};
+    let principal = crate::auth::ssr::require(Permission::UsersManage).await?;
+    let state = crate::state::app_state()?;
+    let new = users::NewUser {
+        email: email.clone(),
+        display_name,
+        password,
+        role_ids: roles.clone(),
+    };
+    let result = users::create(&state.db, new).await;
+    let object = result
+        .as_ref()
+        .map(|u| u.public_id.clone())
+        .unwrap_or_default();
+    let details = serde_json::json!({ "email": email.trim().to_lowercase(), "roles": ssr::role_names(&state.db, &roles).await });
+    ssr::audited(&principal, "users.create", "user", &object, details, result)
+        .await
+        .map(|u| u.public_id)
+}
+
+/// Disables a user (ending their sessions) or enables them again.
+#[server(prefix = "/api", endpoint = "admin/users/set-disabled")]
+pub async fn set_user_disabled(user_id: String, disabled: bool) -> Result<(), AppError> {
+    use domain::access::{Permission, users};
+    let principal = crate::auth::ssr::require(Permission::UsersManage).await?;
+    let state = crate::state::app_state()?;
+    let result = if disabled && principal.public_id == user_id {
+        Err(domain::Error::Invalid(
+            "You cannot disable your own account.".into(),
+        ))
+    } else {
+        users::set_disabled(&state.db, &user_id, disabled).await
+    };
+    let action = if disabled {
+        "users.disable"
+    } else {
+        "users.enable"
+    };
+    let details = serde_json::json!({});
+    ssr::audited(&principal, action, "user", &user_id, details, result)
+        .await
+        .map(drop)
+}
+
+/// Sets a new password for a user, which ends their sessions.
+#[server(prefix = "/api", endpoint = "admin/users/reset-password")]
+pub async fn reset_user_password(user_id: String, password: String) -> Result<(), AppError> {
+    use domain::access::{Permission, users};
+    let principal = crate::auth::ssr::require(Permission::UsersManage).await?;
+    let state = crate::state::app_state()?;
+    let result = users::set_password(&state.db, &user_id, password).await;
+    let details = serde_json::json!({});
+    ssr::audited(
+        &principal,
+        "users.reset_password",
+        "user",
+        &user_id,
+        details,
+        result,
+    )
+    .await
+    .map(drop)
+}
+
+/// Replaces the roles a user holds.
+#[server(prefix = "/api", endpoint = "admin/users/set-roles")]
+pub async fn set_user_roles(
+    user_id: String,
+    #[server(default)] roles: Vec<String>,
+) -> Result<(), AppError> {
+    use domain::access::{Permission, users};
+    let principal = crate::auth::ssr::require(Permission::UsersManage).await?;
+    let state = crate::state::app_state()?;
+    let before = ssr::roles_of(&state.db, &user_id).await;
+    let result = users::set_roles(&state.db, &user_id, &roles).await;
+    let details =
+        serde_json::json!({ "before": before, "after": ssr::role_names(&state.db, &roles).await });
+    ssr::audited(
+        &principal,
+        "users.set_roles",
+        "user",
+        &user_id,
+        details,
+        result,
+    )
+    .await
+}
+
+/// Creates a custom role with the chosen permissions; returns its id.
+#[server(prefix = "/api", endpoint = "admin/roles/create")]
+pub async fn create_role(
+    name: String,
+    description: String,
+    #[server(default)] permissions: Vec<String>,
+) -> Result<String, AppError> {
+    use domain::access::{Permission, roles};
+    let principal = crate::auth::ssr::require(Permission::UsersManage).await?;
+    let state = crate::state::app_state()?;
+    let chosen = ssr::parse_permissions(&permissions)?;
+    let result = roles::create(&state.db, &name, &description, chosen).await;
+    let object = result
+        .as_ref()
+        .map(|r| r.public_id.clone())
+        .unwrap_or_default();
+    let details = serde_json::json!({ "name": name.trim(), "permissions": permissions });
+    ssr::audited(&principal, "roles.create", "role", &object, details, result)
+        .await
+        .map(|r| r.public_id)
+}
+
+/// Renames a custom role and replaces its permissions.
+#[server(prefix = "/api", endpoint = "admin/roles/update")]
+pub async fn update_role(
+    role_id: String,
+    name: String,
+    description: String,
+    #[server(default)] permissions: Vec<String>,
+) -> Result<(), AppError> {
+    use domain::access::{Permission, roles};
+    let principal = crate::auth::ssr::require(Permission::UsersManage).await?;
+    let state = crate::state::app_state()?;
+    let chosen = ssr::parse_permissions(&permissions)?;
+    let before = roles::list(&state.db).await.ok().and_then(|all| {
+        all.into_iter()
+            .find(|r| r.public_id == role_id)
+            .map(|r| r.permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>())
+    });
+    let result = roles::update(&state.db, &role_id, &name, &description, chosen).await;
+    let details =
+        serde_json::json!({ "name": name.trim(), "before": before, "after": permissions });
+    ssr::audited(
+        &principal,
+        "roles.update",
+        "role",
+        &role_id,
+        details,
+        result,
+    )
+    .await
+    .map(drop)
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use std::collections::BTreeSet;
+
+    use domain::access::audit::Outcome;
+    use domain::access::users::Principal;
+    use domain::access::{Permission, roles, users};
+    use domain::db::DatabaseConnection;
+
+    use crate::auth::ssr::{actor_of, record};
+    use crate::error::AppError;
+
+    /// Records an administrative change as allowed when it succeeded, or as failed with the
+    /// reason, and turns a domain error into the answer for the browser.
+    pub async fn audited<T>(
+        principal: &Principal,
+        action: &str,
+        object_type: &str,
+        object_id: &str,
+        mut details: serde_json::Value,
+        result: domain::Result<T>,
+    ) -> Result<T, AppError> {
+        let actor = actor_of(principal).await;
+        let outcome = match &result {
+            Ok(_) => Outcome::Allowed,
+            Err(error) => {
+                details["reason"] = serde_json::Value::String(error.to_string());
+                Outcome::Failed
+            }
+        };
+        record(&actor, action, object_type, object_id, outcome, details).await;
+        result.map_err(|e| AppError::from(e).respond())
+    }
+
+    /// The permissions named by the role editor; an unknown name is refused.
+    pub fn parse_permissions(names: &[String]) -> Result<BTreeSet<Permission>, AppError> {
+        names
+            .iter()
+            .map(|n| n.parse::<Permission>())
+            .collect::<domain::Result<_>>()
+            .map_err(|e| AppError::from(e).respond())
+    }
+
+    /// Role names for the audit log (ids alone would be unreadable there).
+    pub async fn role_names(db: &DatabaseConnection, ids: &[String]) -> Vec<String> {
+        let mut names = Vec::new();
+        for id in ids {
+            names.push(match roles::find(db, id).await {
+                Ok(role) => role.name,
+                Err(_) => format!("unknown role {id}"),
+            });
+        }
+        names
+    }
+
+    /// The role names a user holds now, for the audit log.
+    pub async fn roles_of(db: &DatabaseConnection, user_id: &str) -> Vec<String> {
+        users::list(db)
+            .await
+            .ok()
+            .and_then(|all| all.into_iter().find(|u| u.public_id == user_id))
+            .map(|u| u.roles.into_iter().map(|(_, name)| name).collect())
+            .unwrap_or_default()
+    }
 }

@@ -22,12 +22,14 @@ pub struct SystemStatus {
     pub version: String,
 }
 
-/// Reads the system status from the database.
+/// Reads the system status from the database; for signed-in users only, since the version
+/// and database kind help an attacker more than a visitor (load balancers use `/healthz`).
 #[server(prefix = "/api", endpoint = "system/status")]
 pub async fn get_system_status() -> Result<SystemStatus, AppError> {
     use chrono::SecondsFormat;
     use domain::{db, instance};
 
+    crate::auth::ssr::require_signed_in().await?;
     let state = crate::state::app_state()?;
     let migrations_applied = db::applied_migrations(&state.db).await?;
     let since = instance::load(&state.db).await?.map(|i| i.created_at);

@@ -14,28 +14,39 @@ pub fn Layout(children: Children) -> impl IntoView {
     // tests know the page is interactive.
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
-    let user = move || auth.user.get().and_then(Result::ok).flatten();
-
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>
         <div class="app" data-hydrated=move || hydrated.get().then_some("true")>
-            <header class="topbar">
-                <a class="brand" href="/">
-                    <span class="brand-mark" aria-hidden="true">"F"</span>
-                    <span class="brand-name">"Ferry"</span>
-                </a>
-                <span class="topbar-tagline">"Customer data activation"</span>
-                <Transition fallback=|| ()>
-                    {move || user().map(|user| view! { <UserMenu user /> })}
-                </Transition>
-            </header>
-            <Transition fallback=|| ()>
-                {move || user().map(|user| view! { <Navigation user /> })}
+            // The user is read in this one boundary only: a resource read under two Suspense
+            // boundaries can leave a server-rendered response hanging (leptos#4851, #4578), so
+            // the top bar and the navigation share it, awaited rather than polled.
+            <Transition fallback=|| view! { <TopBar user=None /> }>
+                {move || Suspend::new(async move {
+                    let user = auth.user.await.ok().flatten();
+                    view! {
+                        <TopBar user=user.clone() />
+                        {user.map(|user| view! { <Navigation user /> })}
+                    }
+                })}
             </Transition>
             <main id="main" class="content" tabindex="-1">
                 {children()}
             </main>
         </div>
+    }
+}
+
+#[component]
+fn TopBar(user: Option<CurrentUser>) -> impl IntoView {
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/">
+                <span class="brand-mark" aria-hidden="true">"F"</span>
+                <span class="brand-name">"Ferry"</span>
+            </a>
+            <span class="topbar-tagline">"Customer data activation"</span>
+            {user.map(|user| view! { <UserMenu user /> })}
+        </header>
     }
 }
 

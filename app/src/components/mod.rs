@@ -2,4 +2,5 @@
 
 pub mod error_view;
 pub mod feedback;
+pub mod forms;
 pub mod layout;

@@ -1,6 +1,8 @@
 //! One module per page.
 
 pub mod admin;
+pub mod admin_roles;
+pub mod admin_users;
 pub mod audit;
 pub mod home;
 pub mod login;

@@ -144,6 +144,16 @@ fn clean_name(name: &str) -> Result<String> {
     Ok(name.to_owned())
 }
 
+fn clean_description(description: &str) -> Result<String> {
+    let description = description.trim();
+    if description.chars().count() > 500 {
+        return Err(Error::Invalid(
+            "A role description has at most 500 characters.".into(),
+        ));
+    }
+    Ok(description.to_owned())
+}
+
 async fn ensure_name_free(
     db: &impl ConnectionTrait,
     name: &str,
@@ -173,13 +183,14 @@ pub async fn create(
     permissions: BTreeSet<Permission>,
 ) -> Result<role::Model> {
     let name = clean_name(name)?;
+    let description = clean_description(description)?;
     let txn = db.begin().await?;
     ensure_name_free(&txn, &name, None).await?;
     let now = Utc::now();
     let created = role::ActiveModel {
         public_id: Set(uuid::Uuid::new_v4().to_string()),
         name: Set(name),
-        description: Set(description.trim().to_owned()),
+        description: Set(description),
         built_in: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
@@ -205,6 +216,7 @@ pub async fn update(
     permissions: BTreeSet<Permission>,
 ) -> Result<role::Model> {
     let name = clean_name(name)?;
+    let description = clean_description(description)?;
     let txn = db.begin().await?;
     let found = find(&txn, public_id).await?;
     if found.built_in {
@@ -216,7 +228,7 @@ pub async fn update(
     ensure_name_free(&txn, &name, Some(found.id)).await?;
     let mut active: role::ActiveModel = found.into();
     active.name = Set(name);
-    active.description = Set(description.trim().to_owned());
+    active.description = Set(description);
     active.updated_at = Set(Utc::now());
     let updated = active.update(&txn).await?;
     replace_permissions(&txn, updated.id, permissions).await?;
