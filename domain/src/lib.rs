@@ -6,6 +6,8 @@ pub mod db;
 pub mod entities;
 pub mod error;
 pub mod instance;
+pub mod profiles;
+pub mod segments;
 pub mod sessions;
 
 pub use error::{Error, Result};

@@ -29,6 +29,9 @@ pub async fn sqlite() -> TestDb {
     crate::access::roles::ensure_built_ins(&conn)
         .await
         .expect("built-in roles");
+    crate::profiles::schema::ensure_catalog(&conn)
+        .await
+        .expect("schema catalog");
     TestDb {
         db: conn,
         url,
@@ -60,6 +63,9 @@ pub async fn postgres() -> Option<TestDb> {
     crate::access::roles::ensure_built_ins(&conn)
         .await
         .expect("built-in roles");
+    crate::profiles::schema::ensure_catalog(&conn)
+        .await
+        .expect("schema catalog");
     Some(TestDb {
         db: conn,
         url,

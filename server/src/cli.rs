@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default) and `migrate`.
+//! The command line: `serve` (the default), `migrate`, `users create` and `demo-data`.
 
 use std::io::Write;
 
@@ -36,6 +36,19 @@ pub enum Command {
     /// Manage users from the command line (for the first administrator).
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Add generated, realistic demo profiles and the demo segments, then evaluate segments.
+    /// The same count and seed always give the same profiles.
+    DemoData {
+        /// How many profiles to add.
+        #[arg(long, default_value_t = 2000)]
+        profiles: u64,
+        /// Seed of the generator.
+        #[arg(long, default_value_t = domain::profiles::demo::DEFAULT_SEED)]
+        seed: u64,
+        /// Do nothing when the database already holds profiles.
+        #[arg(long)]
+        if_empty: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +81,11 @@ impl Cli {
             Command::Users(UsersCommand::Create { email, roles, name }) => {
                 create_user(config, email, roles, name).await
             }
+            Command::DemoData {
+                profiles,
+                seed,
+                if_empty,
+            } => demo_data(config, profiles, seed, if_empty).await,
         }
     }
 }
@@ -110,6 +128,42 @@ async fn migrate(config: Config) -> Result<(), StartupError> {
         "Database {} is up to date ({applied} migrations applied).",
         config.database_display()
     );
+    db.close().await.ok();
+    Ok(())
+}
+
+async fn demo_data(
+    config: Config,
+    profiles: u64,
+    seed: u64,
+    if_empty: bool,
+) -> Result<(), StartupError> {
+    use domain::profiles::{demo, store};
+    let db = startup::open_database(&config).await?;
+    let fail = |e: domain::Error| StartupError::Command(e.to_string());
+    let existing = store::count(&db).await.map_err(fail)?;
+    if if_empty && existing > 0 {
+        say!("The database already holds {existing} profiles; no demo data added.");
+        db.close().await.ok();
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let written = demo::load(&db, profiles, seed).await.map_err(fail)?;
+    let segments = domain::segments::service::list(&db).await.map_err(fail)?;
+    say!(
+        "Added {written} demo profiles in {:.1} s; {} segments evaluated:",
+        started.elapsed().as_secs_f64(),
+        segments.len()
+    );
+    for segment in segments {
+        say!(
+            "  {}: {} profiles",
+            segment.name,
+            segment
+                .size
+                .map_or_else(|| "not evaluated".to_owned(), |n| n.to_string())
+        );
+    }
     db.close().await.ok();
     Ok(())
 }

@@ -43,6 +43,9 @@ pub async fn open_database(config: &Config) -> Result<DatabaseConnection, Startu
     domain::access::roles::ensure_built_ins(&db)
         .await
         .map_err(fail)?;
+    domain::profiles::schema::ensure_catalog(&db)
+        .await
+        .map_err(fail)?;
     Ok(db)
 }
 

@@ -375,3 +375,35 @@ fn the_first_start_creates_an_administrator_and_prints_its_sign_in_once() {
     let rest: Vec<String> = output.lines().map(Result::unwrap).collect();
     assert!(rest.is_empty(), "printed again: {rest:?}");
 }
+
+#[test]
+fn demo_data_adds_profiles_and_evaluated_segments_once_when_asked_if_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = |args: &[&str]| {
+        server()
+            .arg("demo-data")
+            .args(args)
+            .env("FERRY_DATA_DIR", dir.path())
+            .output()
+            .unwrap()
+    };
+    let first = demo(&["--profiles", "300", "--if-empty"]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(stdout.starts_with("Added 300 demo profiles"), "{stdout}");
+    assert!(stdout.contains("  Gold and platinum members: "), "{stdout}");
+    assert!(!stdout.contains("not evaluated"), "{stdout}");
+
+    let second = demo(&["--if-empty"]);
+    assert_eq!(
+        String::from_utf8_lossy(&second.stdout).trim(),
+        "The database already holds 300 profiles; no demo data added."
+    );
+    // Without --if-empty, more profiles are added after the existing ones.
+    let third = demo(&["--profiles", "50"]);
+    assert!(String::from_utf8_lossy(&third.stdout).starts_with("Added 50 demo profiles"));
+}

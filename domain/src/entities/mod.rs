@@ -1,9 +1,15 @@
 //! sea-orm entities, one module per table; they never leave the server.
 
 pub mod audit_event;
+pub mod identity_namespace;
 pub mod login_throttle;
+pub mod profile;
+pub mod profile_identity;
 pub mod role;
 pub mod role_permission;
+pub mod schema_field;
+pub mod segment;
+pub mod segment_membership;
 pub mod session;
 pub mod setting;
 pub mod user;
