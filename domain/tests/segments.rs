@@ -522,3 +522,61 @@ fn demo_profiles_are_deterministic_and_varied() {
         .collect();
     assert_eq!(consents, BTreeSet::from(["n", "y"]));
 }
+
+#[tokio::test]
+async fn scheduled_segments_come_due_after_their_period_and_manual_ones_never() {
+    let db = testing::sqlite().await;
+    let conn = &db.db;
+    store::upsert_batch(conn, "CRMID", vec![(1, record("A", 600))])
+        .await
+        .unwrap();
+    let mut hourly = input("Hourly", "loyalty.points > 500");
+    hourly.schedule = "hourly".into();
+    service::create(conn, &hourly).await.unwrap();
+    let mut manual = input("Manual", "loyalty.points > 5");
+    manual.schedule = "manual".into();
+    service::create(conn, &manual).await.unwrap();
+    service::create(conn, &input("Daily", r#"in_segment("Hourly")"#))
+        .await
+        .unwrap();
+
+    let t = Utc.with_ymd_and_hms(2026, 11, 28, 8, 0, 0).unwrap();
+    let names = |due: Vec<domain::entities::segment::Model>| {
+        due.into_iter().map(|s| s.name).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(service::due(conn, t).await.unwrap()),
+        ["Daily", "Hourly"],
+        "never evaluated"
+    );
+    let evaluated = service::evaluate_due(conn, t).await.unwrap();
+    let order: Vec<&str> = evaluated.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        order,
+        ["Hourly", "Daily"],
+        "a segment is evaluated after the ones it uses"
+    );
+    assert_eq!(evaluated[1].1.as_ref().unwrap().size, 1);
+    assert!(
+        service::due(conn, t + chrono::Duration::minutes(59))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        names(
+            service::due(conn, t + chrono::Duration::hours(1))
+                .await
+                .unwrap()
+        ),
+        ["Hourly"]
+    );
+    assert_eq!(
+        names(
+            service::due(conn, t + chrono::Duration::days(1))
+                .await
+                .unwrap()
+        ),
+        ["Daily", "Hourly"]
+    );
+}

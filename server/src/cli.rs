@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `migrate`, `users create` and `demo-data`.
+//! The command line: `serve` (the default), `migrate`, `users create`, `demo-data` and
+//! `import`.
 
 use std::io::Write;
 
@@ -49,6 +50,21 @@ pub enum Command {
         #[arg(long)]
         if_empty: bool,
     },
+    /// Import profiles from a CSV or JSON Lines file, matching existing profiles by an
+    /// identity. Prints a report; rejected rows are listed with their line.
+    Import {
+        /// The file: .csv, or .jsonl / .ndjson.
+        file: std::path::PathBuf,
+        /// The identity namespace that says which rows are the same profile.
+        #[arg(long, default_value = "CRMID")]
+        key: String,
+        /// csv or jsonl; by default taken from the file name.
+        #[arg(long)]
+        format: Option<String>,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 1000)]
+        batch_size: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,6 +102,12 @@ impl Cli {
                 seed,
                 if_empty,
             } => demo_data(config, profiles, seed, if_empty).await,
+            Command::Import {
+                file,
+                key,
+                format,
+                batch_size,
+            } => import(config, file, key, format, batch_size).await,
         }
     }
 }
@@ -114,6 +136,7 @@ async fn serve(config: Config) -> Result<(), StartupError> {
         session_max_age: config.sessions.absolute,
     };
     startup::spawn_session_sweeper(db.clone());
+    startup::spawn_segment_scheduler(db.clone());
     let result = startup::serve(listener, state, config.sessions, shutdown).await;
     db.close().await.ok();
     result
@@ -162,6 +185,66 @@ async fn demo_data(
             segment
                 .size
                 .map_or_else(|| "not evaluated".to_owned(), |n| n.to_string())
+        );
+    }
+    db.close().await.ok();
+    Ok(())
+}
+
+async fn import(
+    config: Config,
+    file: std::path::PathBuf,
+    key: String,
+    format: Option<String>,
+    batch_size: usize,
+) -> Result<(), StartupError> {
+    use domain::profiles::import::{self, Format, Options};
+    let format = match format.as_deref() {
+        Some("csv") => Format::Csv,
+        Some("jsonl" | "ndjson") => Format::JsonLines,
+        Some(other) => {
+            return Err(StartupError::Command(format!(
+                "unknown format {other:?}: use csv or jsonl"
+            )));
+        }
+        None => Format::from_file_name(&file.to_string_lossy()).ok_or_else(|| {
+            StartupError::Command(format!(
+                "cannot tell the format of {} from its name: add --format csv or --format jsonl",
+                file.display()
+            ))
+        })?,
+    };
+    let input = std::fs::File::open(&file)
+        .map_err(|e| StartupError::Command(format!("cannot open {}: {e}", file.display())))?;
+    let db = startup::open_database(&config).await?;
+    let fail = |e: domain::Error| StartupError::Command(e.to_string());
+    let catalog = domain::profiles::schema::load(&db).await.map_err(fail)?;
+    let options = Options {
+        format,
+        key_namespace: key,
+        batch_size,
+    };
+    let started = std::time::Instant::now();
+    let report = import::import(&db, catalog, input, options)
+        .await
+        .map_err(fail)?;
+    say!(
+        "Imported {}: {} rows read, {} new profiles, {} updated, {} unchanged, {} rejected ({:.1} s).",
+        file.display(),
+        report.rows,
+        report.inserted,
+        report.updated,
+        report.unchanged,
+        report.rejected,
+        started.elapsed().as_secs_f64()
+    );
+    for (line, reason) in &report.rejections {
+        say!("  line {line}: {reason}");
+    }
+    if report.rejected > report.rejections.len() as u64 {
+        say!(
+            "  … and {} more rejected rows",
+            report.rejected - report.rejections.len() as u64
         );
     }
     db.close().await.ok();

@@ -116,6 +116,36 @@ fn single_line(message: &str) -> String {
 }
 
 /// Deletes expired session rows every ten minutes, for as long as the server runs.
+/// Evaluates the segments whose hourly or daily schedule is due, checking once a minute.
+pub fn spawn_segment_scheduler(db: DatabaseConnection) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match domain::segments::service::evaluate_due(&db, chrono::Utc::now()).await {
+                Ok(results) => {
+                    for (segment, result) in results {
+                        match result {
+                            Ok(e) => tracing::info!(
+                                segment,
+                                size = e.size,
+                                entered = e.entered,
+                                exited = e.exited,
+                                ms = e.millis,
+                                "segment evaluated"
+                            ),
+                            Err(error) => {
+                                tracing::warn!(segment, %error, "segment evaluation failed")
+                            }
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "could not look for due segments"),
+            }
+        }
+    });
+}
+
 pub fn spawn_session_sweeper(db: DatabaseConnection) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));

@@ -407,3 +407,47 @@ fn demo_data_adds_profiles_and_evaluated_segments_once_when_asked_if_empty() {
     let third = demo(&["--profiles", "50"]);
     assert!(String::from_utf8_lossy(&third.stdout).starts_with("Added 50 demo profiles"));
 }
+
+#[test]
+fn import_reads_a_file_and_reports_rejected_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("people.csv");
+    std::fs::write(
+        &file,
+        "identity.CRMID,identity.Email,loyalty.points\nA1,a@example.com,5\nA2,b@example.com,many\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        server()
+            .arg("import")
+            .args(args)
+            .env("FERRY_DATA_DIR", dir.path())
+            .output()
+            .unwrap()
+    };
+    let output = run(&[file.to_str().unwrap()]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("2 rows read, 1 new profiles, 0 updated, 0 unchanged, 1 rejected"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  line 3: loyalty.points: expected a whole number"),
+        "{stdout}"
+    );
+
+    let unknown = dir.path().join("people.txt");
+    std::fs::write(&unknown, "x").unwrap();
+    assert_one_line_error(&run(&[unknown.to_str().unwrap()]), "cannot tell the format");
+    let bad_header = dir.path().join("bad.csv");
+    std::fs::write(&bad_header, "identity.CRMID,shoe.size\nA,1\n").unwrap();
+    assert_one_line_error(
+        &run(&[bad_header.to_str().unwrap()]),
+        "Unknown columns: shoe.size",
+    );
+}

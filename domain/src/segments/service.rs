@@ -411,8 +411,23 @@ pub async fn evaluate_all(
     db: &DatabaseConnection,
     now: DateTime<Utc>,
 ) -> Result<Vec<(String, Result<Evaluation>)>> {
+    evaluate_ordered(db, now, |_| true).await
+}
+
+/// Evaluates the segments `wanted` picks, each after the segments its rule uses.
+async fn evaluate_ordered(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+    wanted: impl Fn(&segment::Model) -> bool,
+) -> Result<Vec<(String, Result<Evaluation>)>> {
     let all = list(db).await?;
-    let mut done: BTreeSet<String> = BTreeSet::new();
+    // Segments not wanted count as done: their memberships are used as they stand.
+    let mut done: BTreeSet<String> = all
+        .iter()
+        .filter(|s| !wanted(s))
+        .map(|s| s.name.clone())
+        .collect();
+    let all: Vec<segment::Model> = all.into_iter().filter(|s| wanted(s)).collect();
     let mut results = Vec::new();
     // Repeatedly take the segments whose dependencies are done; the rest (loops, unknown
     // names) are evaluated last and report their own error.
@@ -434,6 +449,45 @@ pub async fn evaluate_all(
             results.push((s.name, result));
         }
         pending = rest;
+    }
+    Ok(results)
+}
+
+/// Segments whose schedule says they are due at `now`: hourly ones last evaluated an hour or
+/// more ago, daily ones a day or more ago, and scheduled ones never evaluated.
+///
+/// # Errors
+/// [`Error::Database`].
+pub async fn due(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Vec<segment::Model>> {
+    Ok(list(db)
+        .await?
+        .into_iter()
+        .filter(|s| {
+            let period = match s.evaluation_schedule.as_str() {
+                "hourly" => chrono::Duration::hours(1),
+                "daily" => chrono::Duration::days(1),
+                _ => return false,
+            };
+            s.last_evaluated_at.is_none_or(|last| now - last >= period)
+        })
+        .collect())
+}
+
+/// Evaluates the segments that are due, the ones others depend on first.
+///
+/// # Errors
+/// [`Error::Database`]; a segment that fails is reported in its result.
+pub async fn evaluate_due(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, Result<Evaluation>)>> {
+    let due: BTreeSet<String> = due(db, now).await?.into_iter().map(|s| s.name).collect();
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut results = Vec::new();
+    for (name, result) in evaluate_ordered(db, now, |s| due.contains(&s.name)).await? {
+        results.push((name, result));
     }
     Ok(results)
 }
