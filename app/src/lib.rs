@@ -19,9 +19,12 @@ use crate::pages::admin_roles::RolePage;
 use crate::pages::admin_users::{NewUserPage, UserPage};
 use crate::pages::audit::AuditPage;
 use crate::pages::home::HomePage;
+use crate::pages::import::ImportPage;
 use crate::pages::login::LoginPage;
 use crate::pages::not_found::NotFound;
 use crate::pages::placeholder::{Area, AreaPage};
+use crate::pages::schema::SchemaPage;
+use crate::pages::segments::{SegmentPage, SegmentsPage};
 
 /// The HTML document the server renders around the app; never runs in the browser.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -74,7 +77,11 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/destinations/catalog") view=|| view! { <AreaPage area=Area::Catalog /> } ssr=SsrMode::Async />
                         <Route path=path!("/destinations/browse") view=|| view! { <AreaPage area=Area::Browse /> } ssr=SsrMode::Async />
                         <Route path=path!("/destinations/accounts") view=|| view! { <AreaPage area=Area::Accounts /> } ssr=SsrMode::Async />
-                        <Route path=path!("/segments") view=|| view! { <AreaPage area=Area::Segments /> } ssr=SsrMode::Async />
+                        <Route path=path!("/segments") view=SegmentsPage ssr=SsrMode::Async />
+                        <Route path=path!("/segments/new") view=SegmentPage ssr=SsrMode::Async />
+                        <Route path=path!("/segments/:id") view=SegmentPage ssr=SsrMode::Async />
+                        <Route path=path!("/schema") view=SchemaPage ssr=SsrMode::Async />
+                        <Route path=path!("/profiles/import") view=ImportPage ssr=SsrMode::Async />
                         <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
                         <Route path=path!("/admin/audit") view=AuditPage ssr=SsrMode::Async />
                         <Route path=path!("/admin/users/new") view=NewUserPage ssr=SsrMode::Async />

@@ -14,6 +14,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// The longest a sign-in lasts, however active the session (the absolute expiry).
     pub session_max_age: chrono::Duration,
+    /// The largest profile file an upload may send, in bytes.
+    pub import_max_bytes: u64,
 }
 
 /// The application state inside a server function or a server-side render.

@@ -134,6 +134,7 @@ async fn serve(config: Config) -> Result<(), StartupError> {
         leptos_options: config.leptos_options,
         db: db.clone(),
         session_max_age: config.sessions.absolute,
+        import_max_bytes: config.import_max_bytes,
     };
     startup::spawn_session_sweeper(db.clone());
     startup::spawn_segment_scheduler(db.clone());

@@ -38,7 +38,12 @@ pub struct Config {
     pub database_url: String,
     pub leptos_options: LeptosOptions,
     pub sessions: SessionSettings,
+    /// The largest profile file an upload may send, in bytes (FERRY_IMPORT_MAX_MB).
+    pub import_max_bytes: u64,
 }
+
+/// Uploads are capped at this many megabytes unless FERRY_IMPORT_MAX_MB says otherwise.
+pub const DEFAULT_IMPORT_MAX_MB: u64 = 1024;
 
 /// How sign-in sessions behave.
 #[derive(Debug, Clone, Copy)]
@@ -121,6 +126,19 @@ impl Config {
                 }
             },
         };
+        if let Some(value) = var("FERRY_IMPORT_MAX_MB") {
+            config.import_max_bytes = value
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|mb| (1..=1_048_576).contains(mb))
+                .map(|mb| mb * 1024 * 1024)
+                .ok_or(ConfigError::Invalid {
+                    name: "FERRY_IMPORT_MAX_MB",
+                    expected: "a whole number of megabytes from 1 to 1048576",
+                    value,
+                })?;
+        }
         Ok(config)
     }
 
@@ -164,6 +182,7 @@ impl Config {
             database_url,
             leptos_options,
             sessions: SessionSettings::default(),
+            import_max_bytes: DEFAULT_IMPORT_MAX_MB * 1024 * 1024,
         })
     }
 

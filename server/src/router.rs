@@ -58,6 +58,9 @@ pub fn build(state: AppState, sessions: SessionSettings) -> Router {
         })
         .fallback(file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn(
+            crate::security::require_multipart_forms,
+        ))
+        .layer(middleware::from_fn(
             crate::security::reject_cross_site_writes,
         ))
         .layer(CompressionLayer::new())

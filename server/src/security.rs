@@ -23,6 +23,30 @@ pub async fn reject_cross_site_writes(request: Request, next: Next) -> Response 
     }
 }
 
+/// Server functions that take a multipart form. Their decoder gives up (panics) on a request
+/// without a multipart boundary, so such requests are answered here with a clear 400 first.
+const MULTIPART_ENDPOINTS: [&str; 1] = ["/api/profiles/import"];
+
+/// Refuses a request to a multipart endpoint that is not a multipart form.
+pub async fn require_multipart_forms(request: Request, next: Next) -> Response {
+    if request.method() == Method::POST && MULTIPART_ENDPOINTS.contains(&request.uri().path()) {
+        let has_boundary = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| multer::parse_boundary(ct).is_ok());
+        if !has_boundary {
+            return (
+                StatusCode::BAD_REQUEST,
+                [(header::CONTENT_TYPE, "application/json")],
+                r#"{"Invalid":"Send the file as a multipart form (multipart/form-data with a boundary)."}"#,
+            )
+                .into_response();
+        }
+    }
+    next.run(request).await
+}
+
 fn is_safe_method(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }

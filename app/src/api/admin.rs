@@ -208,7 +208,7 @@ pub async fn create_user(
         .map(|u| u.public_id.clone())
         .unwrap_or_default();
     let details = serde_json::json!({ "email": email.trim().to_lowercase(), "roles": ssr::role_names(&state.db, &roles).await });
-    ssr::audited(&principal, "users.create", "user", &object, details, result)
+    crate::api::audited(&principal, "users.create", "user", &object, details, result)
         .await
         .map(|u| u.public_id)
 }
@@ -232,7 +232,7 @@ pub async fn set_user_disabled(user_id: String, disabled: bool) -> Result<(), Ap
         "users.enable"
     };
     let details = serde_json::json!({});
-    ssr::audited(&principal, action, "user", &user_id, details, result)
+    crate::api::audited(&principal, action, "user", &user_id, details, result)
         .await
         .map(drop)
 }
@@ -245,7 +245,7 @@ pub async fn reset_user_password(user_id: String, password: String) -> Result<()
     let state = crate::state::app_state()?;
     let result = users::set_password(&state.db, &user_id, password).await;
     let details = serde_json::json!({});
-    ssr::audited(
+    crate::api::audited(
         &principal,
         "users.reset_password",
         "user",
@@ -270,7 +270,7 @@ pub async fn set_user_roles(
     let result = users::set_roles(&state.db, &user_id, &roles).await;
     let details =
         serde_json::json!({ "before": before, "after": ssr::role_names(&state.db, &roles).await });
-    ssr::audited(
+    crate::api::audited(
         &principal,
         "users.set_roles",
         "user",
@@ -298,7 +298,7 @@ pub async fn create_role(
         .map(|r| r.public_id.clone())
         .unwrap_or_default();
     let details = serde_json::json!({ "name": name.trim(), "permissions": permissions });
-    ssr::audited(&principal, "roles.create", "role", &object, details, result)
+    crate::api::audited(&principal, "roles.create", "role", &object, details, result)
         .await
         .map(|r| r.public_id)
 }
@@ -323,7 +323,7 @@ pub async fn update_role(
     let result = roles::update(&state.db, &role_id, &name, &description, chosen).await;
     let details =
         serde_json::json!({ "name": name.trim(), "before": before, "after": permissions });
-    ssr::audited(
+    crate::api::audited(
         &principal,
         "roles.update",
         "role",
@@ -339,35 +339,10 @@ pub async fn update_role(
 mod ssr {
     use std::collections::BTreeSet;
 
-    use domain::access::audit::Outcome;
-    use domain::access::users::Principal;
     use domain::access::{Permission, roles, users};
     use domain::db::DatabaseConnection;
 
-    use crate::auth::ssr::{actor_of, record};
     use crate::error::AppError;
-
-    /// Records an administrative change as allowed when it succeeded, or as failed with the
-    /// reason, and turns a domain error into the answer for the browser.
-    pub async fn audited<T>(
-        principal: &Principal,
-        action: &str,
-        object_type: &str,
-        object_id: &str,
-        mut details: serde_json::Value,
-        result: domain::Result<T>,
-    ) -> Result<T, AppError> {
-        let actor = actor_of(principal).await;
-        let outcome = match &result {
-            Ok(_) => Outcome::Allowed,
-            Err(error) => {
-                details["reason"] = serde_json::Value::String(error.to_string());
-                Outcome::Failed
-            }
-        };
-        record(&actor, action, object_type, object_id, outcome, details).await;
-        result.map_err(|e| AppError::from(e).respond())
-    }
 
     /// The permissions named by the role editor; an unknown name is refused.
     pub fn parse_permissions(names: &[String]) -> Result<BTreeSet<Permission>, AppError> {

@@ -66,6 +66,7 @@ fn UserMenu(user: CurrentUser) -> impl IntoView {
 fn Navigation(user: CurrentUser) -> impl IntoView {
     let admin = user.can("users.manage");
     let audit = user.can("audit.view");
+    let import = user.can("profiles.import");
     view! {
         <nav class="sidebar" aria-label="Main">
             <ul class="nav-list">
@@ -80,6 +81,8 @@ fn Navigation(user: CurrentUser) -> impl IntoView {
             <p class="nav-heading" id="nav-data">"Data"</p>
             <ul class="nav-list" aria-labelledby="nav-data">
                 <li><A href="/segments">"Segments"</A></li>
+                <li><A href="/schema">"Schema"</A></li>
+                {import.then(|| view! { <li><A href="/profiles/import">"Import profiles"</A></li> })}
             </ul>
             {(admin || audit).then(|| view! {
                 <p class="nav-heading" id="nav-settings">"Settings"</p>

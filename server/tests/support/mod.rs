@@ -48,6 +48,7 @@ pub async fn spawn_with(db: TestDb, hash_files: bool, sessions: SessionSettings)
         leptos_options: options,
         db: db.db.clone(),
         session_max_age: sessions.absolute,
+        import_max_bytes: 64 * 1024,
     };
     let listener = server::startup::bind("127.0.0.1:0".parse().unwrap())
         .await
