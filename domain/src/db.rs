@@ -90,6 +90,11 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
                         .journal_mode(SqliteJournalMode::Wal)
                         .synchronous(SqliteSynchronous::Normal)
                         .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                        // Segment evaluation scans every profile: a larger page cache and
+                        // memory-mapped reads keep those scans off the read() path.
+                        .pragma("cache_size", "-65536")
+                        .pragma("mmap_size", "1073741824")
+                        .pragma("temp_store", "memory")
                 });
         }
         Backend::Postgres => {

@@ -229,3 +229,46 @@ async fn a_failed_batch_leaves_nothing_of_itself_behind() {
     );
     assert_eq!(store::count(&db.db).await.unwrap(), 2);
 }
+
+#[tokio::test]
+async fn rows_of_one_batch_with_the_same_key_make_one_profile_in_file_order() {
+    for db in testing::all().await {
+        let label = db.label;
+        let text = "identity.CRMID,identity.Email,loyalty.points,loyalty.tier\n\
+D1,d1@example.com,1,bronze\n\
+D1,,2,\n\
+D2,d1@example.com,3,gold\n\
+D3,d3@example.com,4,silver\n";
+        let report = run(&db.db, Format::Csv, text, 100).await.unwrap();
+        assert_eq!(report.inserted, 2, "{label}: {report:?}");
+        assert_eq!(
+            report.rejections,
+            [(
+                4,
+                "the Email identity \"d1@example.com\" already belongs to another profile"
+                    .to_owned()
+            )],
+            "{label}"
+        );
+        let d1 = store::find_by_identity(&db.db, "CRMID", "D1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            get_path(&d1.attributes, "loyalty.points"),
+            Some(&Value::from(2)),
+            "{label}: the later row wins"
+        );
+        assert_eq!(
+            get_path(&d1.attributes, "loyalty.tier"),
+            Some(&Value::from("bronze")),
+            "{label}: and keeps what it left empty"
+        );
+        // New profiles made after an import get fresh ids (the sequence moved on).
+        let more = run(&db.db, Format::Csv, "identity.CRMID\nD9\n", 100)
+            .await
+            .unwrap();
+        assert_eq!(more.inserted, 1, "{label}");
+        assert_eq!(store::count(&db.db).await.unwrap(), 3, "{label}");
+    }
+}

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_create_settings;
 mod m20261128_000002_create_access_control;
 mod m20261128_000003_create_profiles_and_segments;
+mod m20261128_000004_sqlite_jsonb_attributes;
 
 /// Every migration, oldest first. New files are appended, never edited once released.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_create_settings::Migration),
             Box::new(m20261128_000002_create_access_control::Migration),
             Box::new(m20261128_000003_create_profiles_and_segments::Migration),
+            Box::new(m20261128_000004_sqlite_jsonb_attributes::Migration),
         ]
     }
 }

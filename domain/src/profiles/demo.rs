@@ -664,3 +664,45 @@ pub async fn load(db: &DatabaseConnection, count: u64, seed: u64) -> Result<u64>
     }
     Ok(written)
 }
+
+/// Writes `count` demo profiles as an import-ready CSV file: one column per built-in field and
+/// one per identity namespace the generator uses.
+///
+/// # Errors
+/// [`crate::Error::Invalid`] when the writer fails.
+pub fn write_csv<W: std::io::Write>(writer: W, seed: u64, count: u64) -> Result<()> {
+    let catalog = super::schema::Catalog::built_in();
+    let namespaces = ["CRMID", "Email", "Phone", "ECID", "GAID", "IDFA"];
+    let fail = |e: csv::Error| crate::Error::Invalid(format!("cannot write the CSV file: {e}"));
+    let mut out = csv::Writer::from_writer(writer);
+    let mut header: Vec<String> = namespaces.iter().map(|n| format!("identity.{n}")).collect();
+    header.extend(catalog.fields.iter().map(|f| f.path.clone()));
+    out.write_record(&header).map_err(fail)?;
+    for n in 0..count {
+        let record = profile(seed, n);
+        let mut row: Vec<String> = namespaces
+            .iter()
+            .map(|ns| {
+                record
+                    .identities
+                    .iter()
+                    .find(|(k, _)| k == ns)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
+        for field in &catalog.fields {
+            row.push(
+                match super::values::get_path(&record.attributes, &field.path) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                    None => String::new(),
+                },
+            );
+        }
+        out.write_record(&row).map_err(fail)?;
+    }
+    out.flush()
+        .map_err(|e| crate::Error::Invalid(format!("cannot write the CSV file: {e}")))?;
+    Ok(())
+}

@@ -98,7 +98,7 @@ impl Builder {
                         format!("jsonb_typeof(p.attributes #> {p}) <> 'null'")
                     } else {
                         let p = self.bind(format!("$.{path}"));
-                        format!("json_type(p.attributes, {p}) <> 'null'")
+                        format!("json_type(p.attributes_jsonb, {p}) <> 'null'")
                     };
                 }
                 let value = self.extract(path, *field_type);
@@ -115,8 +115,9 @@ impl Builder {
     /// The SQL expression for an attribute's value, typed for comparison.
     fn extract(&mut self, path: &str, field_type: FieldType) -> String {
         if !self.is_pg() {
+            // SQLite reads the JSONB copy: no JSON text to parse per profile.
             let p = self.bind(format!("$.{path}"));
-            return format!("json_extract(p.attributes, {p})");
+            return format!("json_extract(p.attributes_jsonb, {p})");
         }
         match field_type {
             FieldType::Integer | FieldType::Decimal => {
