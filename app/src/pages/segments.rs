@@ -246,8 +246,23 @@ fn SegmentForm(existing: Option<SegmentRow>) -> impl IntoView {
             .as_ref()
             .map_or_else(|| "daily".to_owned(), |s| s.schedule.clone()),
     );
+    // The rule as last checked: it follows `rule` once typing pauses, because every check
+    // counts matching profiles in the database.
+    let checked_rule = RwSignal::new(rule.get_untracked());
+    let on_rule_input = move |ev: leptos::ev::Event| {
+        let text = event_target_value(&ev);
+        rule.set(text.clone());
+        set_timeout(
+            move || {
+                if rule.get_untracked() == text {
+                    checked_rule.set(text);
+                }
+            },
+            std::time::Duration::from_millis(350),
+        );
+    };
     let feedback = Resource::new(
-        move || rule.get(),
+        move || checked_rule.get(),
         |text| async move {
             if text.trim().is_empty() {
                 Ok(None)
@@ -318,7 +333,7 @@ fn SegmentForm(existing: Option<SegmentRow>) -> impl IntoView {
                 spellcheck="false"
                 placeholder="loyalty.tier in [\"gold\", \"platinum\"] and consents.marketing.email.val = \"y\""
                 prop:value=move || rule.get()
-                on:input=move |ev| rule.set(event_target_value(&ev))
+                on:input=on_rule_input
             >{rule.get_untracked()}</textarea>
             <Transition fallback=|| view! { <p class="muted hint">"Checking…"</p> }>
                 {move || feedback.get().map(|result| match result {
