@@ -148,9 +148,30 @@ pub async fn import<R: Read + Send + 'static>(
     reader
         .await
         .map_err(|e| Error::Corrupt(format!("the import reader failed: {e}")))?;
-    match failure {
-        Some(error) => Err(error),
-        None => Ok(report),
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    if report.inserted + report.updated >= LARGE_IMPORT_ROWS {
+        refresh_statistics(db).await;
+    }
+    Ok(report)
+}
+
+/// Imports that write at least this many profiles refresh the database's statistics after.
+pub const LARGE_IMPORT_ROWS: u64 = 10_000;
+
+/// After a bulk write: PostgreSQL vacuums and analyzes the profile tables (so the first segment
+/// evaluation does not pay for marking every new row visible, and plans use fresh counts);
+/// SQLite runs its own `PRAGMA optimize`. A failure here costs speed only, so it is logged.
+async fn refresh_statistics(db: &DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    let sql = if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        "VACUUM (ANALYZE) profiles, profile_identities"
+    } else {
+        "PRAGMA optimize"
+    };
+    if let Err(error) = db.execute_unprepared(sql).await {
+        tracing::warn!(%error, sql, "could not refresh statistics after the import");
     }
 }
 

@@ -325,13 +325,6 @@ pub async fn evaluate(
     let cond = check::compile(&found.rule, &catalog, &segments).map_err(|e| invalid_rule(&e))?;
     let backend = txn.get_database_backend();
 
-    // Entering: insert new members, or turn exited ones back into realized ones.
-    let head = vec![
-        sea_orm::Value::from(found.id),
-        sea_orm::Value::from(now),
-        sea_orm::Value::from(now),
-    ];
-    let condition = super::sql::condition(&cond, backend, head.len(), now);
     let p = |n: usize| {
         if backend == DbBackend::Postgres {
             format!("${n}")
@@ -339,25 +332,8 @@ pub async fn evaluate(
             "?".to_owned()
         }
     };
-    let enter = format!(
-        "INSERT INTO segment_memberships (segment_id, profile_id, status, qualified_at, exited_at, updated_at) \
-         SELECT {}, p.id, 'realized', {}, NULL, {} FROM profiles p WHERE {} \
-         ON CONFLICT (segment_id, profile_id) DO UPDATE SET status = 'realized', \
-         qualified_at = excluded.qualified_at, exited_at = NULL, updated_at = excluded.updated_at \
-         WHERE segment_memberships.status = 'exited'",
-        p(1),
-        p(2),
-        p(3),
-        condition.sql
-    );
-    let mut values = head;
-    values.extend(condition.values);
-    let entered = txn
-        .execute_raw(statement(backend, enter, values))
-        .await?
-        .rows_affected();
-
-    // Exiting: realized members the rule no longer matches (or whose profile is gone).
+    // Exiting first: realized members the rule no longer matches (or whose profile is gone).
+    // Before entering, so members who enter now are not checked twice.
     let head = vec![
         sea_orm::Value::from(now),
         sea_orm::Value::from(now),
@@ -377,6 +353,31 @@ pub async fn evaluate(
     values.extend(condition.values);
     let exited = txn
         .execute_raw(statement(backend, exit, values))
+        .await?
+        .rows_affected();
+
+    // Entering: insert new members, or turn exited ones back into realized ones.
+    let head = vec![
+        sea_orm::Value::from(found.id),
+        sea_orm::Value::from(now),
+        sea_orm::Value::from(now),
+    ];
+    let condition = super::sql::condition(&cond, backend, head.len(), now);
+    let enter = format!(
+        "INSERT INTO segment_memberships (segment_id, profile_id, status, qualified_at, exited_at, updated_at) \
+         SELECT {}, p.id, 'realized', {}, NULL, {} FROM profiles p WHERE {} \
+         ON CONFLICT (segment_id, profile_id) DO UPDATE SET status = 'realized', \
+         qualified_at = excluded.qualified_at, exited_at = NULL, updated_at = excluded.updated_at \
+         WHERE segment_memberships.status = 'exited'",
+        p(1),
+        p(2),
+        p(3),
+        condition.sql
+    );
+    let mut values = head;
+    values.extend(condition.values);
+    let entered = txn
+        .execute_raw(statement(backend, enter, values))
         .await?
         .rows_affected();
 
