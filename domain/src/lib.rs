@@ -2,6 +2,7 @@
 //! as the product grows, segments, catalog specs, connectors and the export engine.
 
 pub mod access;
+pub mod catalog;
 pub mod db;
 pub mod entities;
 pub mod error;
