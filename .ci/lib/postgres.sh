@@ -8,7 +8,7 @@ start_test_postgres() {
   [ -n "$pg_bin" ] || die "PostgreSQL is not installed (run .ci/setup)"
   FERRY_PG_DIR="$(mktemp -d /tmp/ferry-pg.XXXXXX)"
   local port
-  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  port="$(free_port)"
   # initdb refuses to run as root: the cluster belongs to the postgres user then.
   local run=()
   if [ "$(id -u)" -eq 0 ]; then
@@ -20,7 +20,7 @@ start_test_postgres() {
     -o "-p $port -k $FERRY_PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
     start || { cat "$FERRY_PG_DIR/server.log" >&2; die "PostgreSQL did not start"; }
   FERRY_PG_STOP=("${run[@]}" "$pg_bin/pg_ctl" -D "$FERRY_PG_DIR/data" -m immediate -s stop)
-  trap stop_test_postgres EXIT
+  on_exit stop_test_postgres
   export FERRY_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
   note "PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
 }

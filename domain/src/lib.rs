@@ -3,11 +3,13 @@
 
 pub mod access;
 pub mod catalog;
+pub mod connections;
 pub mod db;
 pub mod entities;
 pub mod error;
 pub mod instance;
 pub mod profiles;
+pub mod secrets;
 pub mod segments;
 pub mod sessions;
 

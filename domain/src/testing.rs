@@ -97,6 +97,42 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
+/// Set by the test command: the SFTP and S3 servers must be there, so a missing one fails
+/// the run instead of skipping tests.
+pub const REQUIRE_SERVICES_VAR: &str = "FERRY_REQUIRE_TEST_SERVICES";
+
+/// The values of the named variables describing a test server, or `None` (after saying so)
+/// when the server was not started; panics instead when the test command requires it.
+///
+/// # Panics
+/// When a variable is missing and [`REQUIRE_SERVICES_VAR`] is set.
+pub fn service(vars: &[&str]) -> Option<Vec<String>> {
+    let values: Option<Vec<String>> = vars
+        .iter()
+        .map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .collect();
+    if values.is_none() {
+        assert!(
+            std::env::var(REQUIRE_SERVICES_VAR).is_err(),
+            "{vars:?} are not set although {REQUIRE_SERVICES_VAR} is: start the test servers (.ci/test does)"
+        );
+        eprintln!("skipped: {vars:?} not set (run through .ci/test to start the test servers)");
+    }
+    values
+}
+
+/// Connector services over the built-in catalog with a fresh key; local files go to `landing`.
+pub fn connectors(landing: &std::path::Path) -> crate::connections::Connectors {
+    crate::connections::Connectors {
+        catalog: std::sync::Arc::new(crate::catalog::Catalog::built_in()),
+        key: crate::secrets::SecretKey::generate(),
+        probe: crate::connections::probe::ProbeSettings {
+            landing_root: landing.to_path_buf(),
+            timeout: std::time::Duration::from_secs(5),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

@@ -7,6 +7,7 @@ mod m20261128_000002_create_access_control;
 mod m20261128_000003_create_profiles_and_segments;
 mod m20261128_000004_sqlite_jsonb_attributes;
 mod m20261128_000005_postgres_memberships_without_foreign_keys;
+mod m20261128_000006_create_accounts_and_dataflows;
 
 /// Every migration, oldest first. New files are appended, never edited once released.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_create_profiles_and_segments::Migration),
             Box::new(m20261128_000004_sqlite_jsonb_attributes::Migration),
             Box::new(m20261128_000005_postgres_memberships_without_foreign_keys::Migration),
+            Box::new(m20261128_000006_create_accounts_and_dataflows::Migration),
         ]
     }
 }

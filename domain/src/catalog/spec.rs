@@ -180,6 +180,9 @@ pub struct FieldSpec {
     pub help: Option<String>,
     #[serde(default)]
     pub options: Vec<String>,
+    /// Shown as the account's "user name" in lists (a login, key id or ad account).
+    #[serde(default)]
+    pub user_name: bool,
 }
 
 impl FieldSpec {
@@ -879,6 +882,12 @@ fn validate_fields(table: &str, fields: &[FieldSpec]) -> Result<(), (String, Str
             }
         } else if !field.options.is_empty() {
             return Err((at("options"), "only select fields take options".into()));
+        }
+        if field.user_name && field.secret {
+            return Err((
+                at("user_name"),
+                "a secret cannot be shown as the user name".into(),
+            ));
         }
         if field.secret && field.default.is_some() {
             return Err((at("default"), "a secret cannot have a default".into()));

@@ -1,6 +1,8 @@
 //! sea-orm entities, one module per table; they never leave the server.
 
+pub mod account;
 pub mod audit_event;
+pub mod dataflow;
 pub mod identity_namespace;
 pub mod login_throttle;
 pub mod profile;
