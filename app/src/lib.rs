@@ -14,15 +14,18 @@ use leptos_router::components::{Outlet, ProtectedParentRoute, Route, Router, Rou
 use leptos_router::{SsrMode, path};
 
 use crate::components::layout::Layout;
+use crate::pages::accounts::{AccountPage, AccountsPage, NewAccountPage};
 use crate::pages::admin::AdminPage;
 use crate::pages::admin_roles::RolePage;
 use crate::pages::admin_users::{NewUserPage, UserPage};
 use crate::pages::audit::AuditPage;
+use crate::pages::browse::BrowsePage;
+use crate::pages::catalog::CatalogPage;
+use crate::pages::connect::ConnectPage;
 use crate::pages::home::HomePage;
 use crate::pages::import::ImportPage;
 use crate::pages::login::LoginPage;
 use crate::pages::not_found::NotFound;
-use crate::pages::placeholder::{Area, AreaPage};
 use crate::pages::schema::SchemaPage;
 use crate::pages::segments::{SegmentPage, SegmentsPage};
 
@@ -74,9 +77,12 @@ pub fn App() -> impl IntoView {
                         ssr=SsrMode::Async
                     >
                         <Route path=path!("/") view=HomePage ssr=SsrMode::Async />
-                        <Route path=path!("/destinations/catalog") view=|| view! { <AreaPage area=Area::Catalog /> } ssr=SsrMode::Async />
-                        <Route path=path!("/destinations/browse") view=|| view! { <AreaPage area=Area::Browse /> } ssr=SsrMode::Async />
-                        <Route path=path!("/destinations/accounts") view=|| view! { <AreaPage area=Area::Accounts /> } ssr=SsrMode::Async />
+                        <Route path=path!("/destinations/catalog") view=CatalogPage ssr=SsrMode::Async />
+                        <Route path=path!("/destinations/connect/:id") view=ConnectPage ssr=SsrMode::Async />
+                        <Route path=path!("/destinations/browse") view=BrowsePage ssr=SsrMode::Async />
+                        <Route path=path!("/destinations/accounts") view=AccountsPage ssr=SsrMode::Async />
+                        <Route path=path!("/destinations/accounts/new") view=NewAccountPage ssr=SsrMode::Async />
+                        <Route path=path!("/destinations/accounts/:id") view=AccountPage ssr=SsrMode::Async />
                         <Route path=path!("/segments") view=SegmentsPage ssr=SsrMode::Async />
                         <Route path=path!("/segments/new") view=SegmentPage ssr=SsrMode::Async />
                         <Route path=path!("/segments/:id") view=SegmentPage ssr=SsrMode::Async />

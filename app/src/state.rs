@@ -16,6 +16,8 @@ pub struct AppState {
     pub session_max_age: chrono::Duration,
     /// The largest profile file an upload may send, in bytes.
     pub import_max_bytes: u64,
+    /// The destination catalog, the key for account secrets, Test connection settings.
+    pub connectors: domain::connections::Connectors,
 }
 
 /// The application state inside a server function or a server-side render.

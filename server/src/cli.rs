@@ -118,6 +118,7 @@ async fn serve(config: Config) -> Result<(), StartupError> {
     let listener = startup::bind(addr).await?;
     let shutdown = startup::shutdown_signal();
     let db = startup::open_database(&config).await?;
+    let connectors = config.connectors()?;
     let first_admin = create_first_administrator(&db).await?;
     let local = listener.local_addr().unwrap_or(addr);
     tracing::info!(url = %format!("http://{local}"), database = %config.database_display(), "Ferry is ready");
@@ -135,6 +136,7 @@ async fn serve(config: Config) -> Result<(), StartupError> {
         db: db.clone(),
         session_max_age: config.sessions.absolute,
         import_max_bytes: config.import_max_bytes,
+        connectors,
     };
     startup::spawn_session_sweeper(db.clone());
     startup::spawn_segment_scheduler(db.clone());

@@ -23,6 +23,10 @@ pub enum ConfigError {
     Leptos(String),
     #[error("cannot read the .env file: {0}")]
     DotEnv(String),
+    #[error("the destination catalog is invalid:\n  {}", .0.join("\n  "))]
+    Catalog(Vec<String>),
+    #[error("cannot use the secret key: {0}")]
+    SecretKey(String),
     #[error("{name} must be {expected} (got {value:?})")]
     Invalid {
         name: &'static str,
@@ -40,6 +44,14 @@ pub struct Config {
     pub sessions: SessionSettings,
     /// The largest profile file an upload may send, in bytes (FERRY_IMPORT_MAX_MB).
     pub import_max_bytes: u64,
+    /// Extra destination specs (FERRY_DESTINATIONS_DIR).
+    pub destinations_dir: Option<PathBuf>,
+    /// API roots of HTTP destinations by spec id (FERRY_BASE_URL_<ID>).
+    pub base_urls: std::collections::BTreeMap<String, String>,
+    /// The key sealing account secrets, Base64 (FERRY_SECRET_KEY); else a key file.
+    pub secret_key: Option<String>,
+    /// Where local-folder destinations write (FERRY_LANDING_ZONE).
+    pub landing_zone: PathBuf,
 }
 
 /// Uploads are capped at this many megabytes unless FERRY_IMPORT_MAX_MB says otherwise.
@@ -139,7 +151,49 @@ impl Config {
                     value,
                 })?;
         }
+        config.destinations_dir = var("FERRY_DESTINATIONS_DIR").map(PathBuf::from);
+        config.secret_key = var("FERRY_SECRET_KEY");
+        if let Some(dir) = var("FERRY_LANDING_ZONE") {
+            config.landing_zone = PathBuf::from(dir);
+        }
+        for (name, value) in std::env::vars() {
+            if let Some(id) = name.strip_prefix("FERRY_BASE_URL_")
+                && !value.trim().is_empty()
+            {
+                config
+                    .base_urls
+                    .insert(id.to_lowercase(), value.trim().to_owned());
+            }
+        }
         Ok(config)
+    }
+
+    /// The destination catalog, the key for account secrets and the probe settings. The key
+    /// comes from FERRY_SECRET_KEY, else from `secret.key` in the data folder, created on the
+    /// first start with mode 0600.
+    ///
+    /// # Errors
+    /// [`ConfigError::Catalog`] listing every broken spec, [`ConfigError::SecretKey`].
+    pub fn connectors(&self) -> Result<domain::connections::Connectors, ConfigError> {
+        let catalog =
+            domain::catalog::Catalog::load(self.destinations_dir.as_deref(), &self.base_urls)
+                .map_err(|errors| {
+                    ConfigError::Catalog(errors.iter().map(ToString::to_string).collect())
+                })?;
+        let key = match &self.secret_key {
+            Some(text) => domain::secrets::SecretKey::from_base64(text)
+                .map_err(|e| ConfigError::SecretKey(format!("FERRY_SECRET_KEY: {e}")))?,
+            None => domain::secrets::SecretKey::load_or_create(&self.data_dir.join("secret.key"))
+                .map_err(|e| ConfigError::SecretKey(e.to_string()))?,
+        };
+        Ok(domain::connections::Connectors {
+            catalog: std::sync::Arc::new(catalog),
+            key,
+            probe: domain::connections::probe::ProbeSettings {
+                landing_root: self.landing_zone.clone(),
+                timeout: std::time::Duration::from_secs(15),
+            },
+        })
     }
 
     /// Builds a configuration from explicit values (`None` = the default).
@@ -178,11 +232,15 @@ impl Config {
             leptos_options.hash_files = hash_file_beside_binary(&leptos_options).is_file();
         }
         Ok(Self {
-            data_dir,
             database_url,
             leptos_options,
             sessions: SessionSettings::default(),
             import_max_bytes: DEFAULT_IMPORT_MAX_MB * 1024 * 1024,
+            destinations_dir: None,
+            base_urls: std::collections::BTreeMap::new(),
+            secret_key: None,
+            landing_zone: data_dir.join("landing"),
+            data_dir,
         })
     }
 

@@ -245,7 +245,63 @@ fn requirements() -> BTreeMap<&'static str, Requirement> {
     const ADMIN: Option<&str> = Some("users.manage");
     const SEGMENTS_VIEW: Option<&str> = Some("segments.view");
     const SEGMENTS_MANAGE: Option<&str> = Some("segments.manage");
+    const DESTINATIONS_VIEW: Option<&str> = Some("destinations.view");
+    const DESTINATIONS_MANAGE: Option<&str> = Some("destinations.manage");
     BTreeMap::from([
+        (
+            "/api/destinations/catalog",
+            (DESTINATIONS_VIEW, &[][..], OK),
+        ),
+        (
+            "/api/destinations/get",
+            (
+                DESTINATIONS_VIEW,
+                &[("destination_id", "none")][..],
+                MISSING,
+            ),
+        ),
+        ("/api/accounts/list", (DESTINATIONS_VIEW, &[][..], OK)),
+        (
+            "/api/accounts/get",
+            (DESTINATIONS_VIEW, &[("account_id", "none")][..], MISSING),
+        ),
+        (
+            "/api/accounts/create",
+            (
+                DESTINATIONS_MANAGE,
+                &[("destination_id", "none"), ("name", "x")][..],
+                MISSING,
+            ),
+        ),
+        (
+            "/api/accounts/update",
+            (
+                DESTINATIONS_MANAGE,
+                &[("account_id", "none"), ("name", "x")][..],
+                MISSING,
+            ),
+        ),
+        (
+            "/api/accounts/delete",
+            (DESTINATIONS_MANAGE, &[("account_id", "none")][..], MISSING),
+        ),
+        (
+            "/api/accounts/test",
+            (DESTINATIONS_MANAGE, &[("account_id", "none")][..], MISSING),
+        ),
+        ("/api/dataflows/list", (DESTINATIONS_VIEW, &[][..], OK)),
+        (
+            "/api/connections/create",
+            (
+                DESTINATIONS_MANAGE,
+                &[
+                    ("destination_id", "local_folder"),
+                    ("account_id", "none"),
+                    ("name", "x"),
+                ][..],
+                MISSING,
+            ),
+        ),
         ("/api/system/status", (SIGNED_IN, &[][..], OK)),
         ("/api/auth/me", (None, &[][..], OK)),
         ("/api/auth/logout", (None, &[][..], OK)),

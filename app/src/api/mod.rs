@@ -2,6 +2,7 @@
 //! maps its error.
 
 pub mod admin;
+pub mod destinations;
 pub mod profiles;
 pub mod schema;
 pub mod segments;

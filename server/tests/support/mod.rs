@@ -49,6 +49,7 @@ pub async fn spawn_with(db: TestDb, hash_files: bool, sessions: SessionSettings)
         db: db.db.clone(),
         session_max_age: sessions.absolute,
         import_max_bytes: 64 * 1024,
+        connectors: connectors(&site.path().join("landing")),
     };
     let listener = server::startup::bind("127.0.0.1:0".parse().unwrap())
         .await
@@ -66,6 +67,11 @@ pub async fn spawn_with(db: TestDb, hash_files: bool, sessions: SessionSettings)
         site,
         _stop: stop,
     }
+}
+
+/// The built-in catalog with a fresh key; local-folder files go to a folder of the site.
+fn connectors(landing: &Path) -> domain::connections::Connectors {
+    domain::testing::connectors(landing)
 }
 
 fn write_site(root: &Path) {
