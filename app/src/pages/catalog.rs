@@ -31,6 +31,19 @@ pub fn CatalogPage() -> impl IntoView {
     }
 }
 
+/// 10000 → "10,000".
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn matches(d: &DestinationInfo, category: &str, kind: &str, text: &str, connected: bool) -> bool {
     let text = text.trim().to_lowercase();
     (category.is_empty() || d.category == category)
@@ -115,7 +128,7 @@ fn CatalogView(catalog: Catalog) -> impl IntoView {
                         format!("{n} destination{}", if n == 1 { "" } else { "s" })
                     }}
                 </p>
-                <ul class="catalog-grid" aria-label="Destinations">
+                <ul class="catalog-grid" aria-label="Available destinations">
                     {move || {
                         let cards = shown();
                         if cards.is_empty() {
@@ -180,7 +193,7 @@ fn DetailsPanel(d: DestinationInfo, can_manage: bool, can_activate: bool) -> imp
                     <div><dt>"File formats"</dt><dd>{d.formats.join(", ")}</dd></div>
                     <div><dt>"Compression"</dt><dd>{d.compression.join(", ")}</dd></div>
                 })}
-                {d.batch_size.map(|n| view! { <div><dt>"Batch size"</dt><dd>{format!("up to {n} records")}</dd></div> })}
+                {d.batch_size.map(|n| view! { <div><dt>"Batch size"</dt><dd>{format!("up to {} records", thousands(u64::from(n)))}</dd></div> })}
                 {d.requests_per_second.map(|n| view! { <div><dt>"Rate limit"</dt><dd>{format!("{n} requests per second")}</dd></div> })}
                 <div><dt>"Accounts"</dt><dd>{d.accounts}</dd></div>
                 <div><dt>"Dataflows"</dt><dd>{d.dataflows}</dd></div>

@@ -232,8 +232,10 @@ fn CsvOption(
         }.into_any();
     }
     view! {
-        <label for=id.clone()>{label}</label>
-        <input id=id type="text" maxlength="32" prop:value=value value=value()
-            on:input=move |ev| params.update(|p| { p.insert(key.into(), event_target_value(&ev)); }) />
+        <label>
+            {label}
+            <input id=id type="text" maxlength="32" prop:value=value value=value()
+                on:input=move |ev| params.update(|p| { p.insert(key.into(), event_target_value(&ev)); }) />
+        </label>
     }.into_any()
 }

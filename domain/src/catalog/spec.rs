@@ -1017,8 +1017,28 @@ pub fn check_path(path: &str) -> Result<(), String> {
     if path.split('/').any(|part| part == "..") {
         return Err(format!("{path:?} must not contain .."));
     }
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            return Err(format!("{path:?} has a {{ without a closing }}"));
+        };
+        let name = &rest[open + 1..open + close];
+        if !PATH_MACROS.contains(&name) {
+            return Err(format!(
+                "{path:?} uses the unknown macro {{{name}}}; known: {}",
+                PATH_MACROS.map(|m| format!("{{{m}}}")).join(", ")
+            ));
+        }
+        rest = &rest[open + close + 1..];
+    }
+    if rest.contains('}') {
+        return Err(format!("{path:?} has a }} without an opening {{"));
+    }
     Ok(())
 }
+
+/// The macros a folder path may use; the exporter fills them in per run.
+pub const PATH_MACROS: [&str; 4] = ["destination", "dataflow_id", "segment_id", "date"];
 
 /// Turns a TOML or serde error into the file, the field (key on the failing line) and message.
 fn parse_error(file: &str, text: &str, error: &toml::de::Error) -> SpecError {
