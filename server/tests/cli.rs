@@ -451,3 +451,44 @@ fn import_reads_a_file_and_reports_rejected_lines() {
         "Unknown columns: shoe.size",
     );
 }
+
+#[test]
+fn a_broken_destination_spec_or_secret_key_stops_the_start_naming_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs = dir.path().join("specs");
+    std::fs::create_dir(&specs).unwrap();
+    std::fs::write(
+        specs.join("acme.toml"),
+        "id = \"acme\"\nname = \"Acme\"\ndescription = \"d\"\ncategory = \"cloud_storage\"\n\
+         type = \"profile_export\"\nconnection = \"file\"\ntransport = \"local\"\n\
+         schedules = [\"daily\"]\n[files]\nformats = [\"csv\"]\n[files.csv]\ndelimiter = \";;\"\n",
+    )
+    .unwrap();
+    let output = server()
+        .env("FERRY_DATA_DIR", dir.path().join("data"))
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("FERRY_DESTINATIONS_DIR", &specs)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "should fail: {stderr}");
+    assert!(
+        stderr.starts_with("error: the destination catalog is invalid"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("acme.toml: files.csv.delimiter: \";;\" must be one ASCII character"),
+        "{stderr}"
+    );
+
+    let output = server()
+        .env("FERRY_DATA_DIR", dir.path().join("data"))
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("FERRY_SECRET_KEY", "too-short")
+        .output()
+        .unwrap();
+    assert_one_line_error(
+        &output,
+        "FERRY_SECRET_KEY: the secret key is not valid Base64",
+    );
+}
