@@ -202,19 +202,29 @@ pub mod ssr {
     /// # Errors
     /// [`AppError::Unauthenticated`], [`AppError::Forbidden`], or [`AppError::Internal`].
     pub async fn require(permission: Permission) -> Result<Principal, AppError> {
+        require_any(&[permission]).await
+    }
+
+    /// As [`require`], satisfied by any one of `permissions` (activation, for example, is open
+    /// to holders of activate and of activate-without-mapping).
+    ///
+    /// # Errors
+    /// As [`require`].
+    pub async fn require_any(permissions: &[Permission]) -> Result<Principal, AppError> {
         let Some(principal) = principal().await? else {
             return Err(AppError::Unauthenticated.respond());
         };
-        if principal.can(permission) {
+        if permissions.iter().any(|p| principal.can(*p)) {
             return Ok(principal);
         }
         let actor = actor_of(&principal).await;
-        let details = serde_json::json!({ "permission": permission.as_str() });
+        let names: Vec<&str> = permissions.iter().map(|p| p.as_str()).collect();
+        let details = serde_json::json!({ "permission": names.join(" or ") });
         record(
             &actor,
             "access.denied",
             "permission",
-            permission.as_str(),
+            &names.join(" or "),
             Outcome::Denied,
             details,
         )

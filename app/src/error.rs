@@ -69,6 +69,7 @@ impl From<domain::Error> for AppError {
                 Self::Invalid(message)
             }
             domain::Error::NotFound(what) => Self::NotFound(what),
+            domain::Error::Forbidden(_) => Self::Forbidden,
             other => {
                 tracing::error!(error = %other, "server function failed");
                 Self::Internal

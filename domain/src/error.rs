@@ -15,6 +15,9 @@ pub enum Error {
     /// The change would conflict with what exists (a duplicate name, the last administrator).
     #[error("{0}")]
     Conflict(String),
+    /// The caller may not make this particular change (beyond what the permission check saw).
+    #[error("{0}")]
+    Forbidden(String),
     /// No object with that id exists; the text names what was looked for.
     #[error("{0} was not found")]
     NotFound(String),

@@ -2,6 +2,7 @@
 //! as the product grows, segments, catalog specs, connectors and the export engine.
 
 pub mod access;
+pub mod activation;
 pub mod catalog;
 pub mod connections;
 pub mod db;

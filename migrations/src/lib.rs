@@ -8,6 +8,7 @@ mod m20261128_000003_create_profiles_and_segments;
 mod m20261128_000004_sqlite_jsonb_attributes;
 mod m20261128_000005_postgres_memberships_without_foreign_keys;
 mod m20261128_000006_create_accounts_and_dataflows;
+mod m20261128_000007_create_activations;
 
 /// Every migration, oldest first. New files are appended, never edited once released.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_sqlite_jsonb_attributes::Migration),
             Box::new(m20261128_000005_postgres_memberships_without_foreign_keys::Migration),
             Box::new(m20261128_000006_create_accounts_and_dataflows::Migration),
+            Box::new(m20261128_000007_create_activations::Migration),
         ]
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +14,7 @@ use super::accounts::{self, check_value};
 use super::{Connectors, Values};
 use crate::catalog::spec::{Compression, FileFormat, MARKETING_ACTIONS};
 use crate::catalog::{ConnectionType, Spec};
-use crate::entities::{account, dataflow};
+use crate::entities::{account, dataflow, dataflow_mapping, dataflow_segment};
 use crate::{Error, Result};
 
 /// The connect form: which account, what to call the connection, its parameters.
@@ -47,7 +47,10 @@ pub struct DataflowView {
     pub params: Values,
     pub marketing_actions: Vec<String>,
     pub enabled: bool,
+    /// How many segments are activated to it.
+    pub segments: u64,
     pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// The file options every file destination takes, with their allowed values.
@@ -268,7 +271,7 @@ pub async fn create(
     }
     .insert(db)
     .await?;
-    let mut views = to_views(connectors, vec![created], &[found]);
+    let mut views = to_views(connectors, vec![created], &[found], &BTreeMap::new());
     Ok(views.remove(0))
 }
 
@@ -276,6 +279,7 @@ fn to_views(
     connectors: &Connectors,
     flows: Vec<dataflow::Model>,
     accounts: &[account::Model],
+    segment_counts: &BTreeMap<i32, u64>,
 ) -> Vec<DataflowView> {
     let by_id: BTreeMap<i32, &account::Model> = accounts.iter().map(|a| (a.id, a)).collect();
     flows
@@ -303,6 +307,8 @@ fn to_views(
                 marketing_actions: serde_json::from_str(&flow.marketing_actions)
                     .unwrap_or_default(),
                 enabled: flow.status == "enabled",
+                segments: segment_counts.get(&flow.id).copied().unwrap_or(0),
+                updated_at: flow.updated_at,
                 public_id: flow.public_id,
                 name: flow.name,
                 description: flow.description,
@@ -328,7 +334,124 @@ pub async fn list(
     }
     let flows = query.all(db).await?;
     let accounts = account::Entity::find().all(db).await?;
-    Ok(to_views(connectors, flows, &accounts))
+    Ok(to_views(
+        connectors,
+        flows,
+        &accounts,
+        &segment_counts(db).await?,
+    ))
+}
+
+async fn segment_counts(db: &impl sea_orm::ConnectionTrait) -> Result<BTreeMap<i32, u64>> {
+    Ok(dataflow_segment::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .fold(BTreeMap::new(), |mut counts, s| {
+            *counts.entry(s.dataflow_id).or_default() += 1;
+            counts
+        }))
+}
+
+/// One dataflow as lists show it.
+///
+/// # Errors
+/// [`Error::NotFound`].
+pub async fn get(
+    db: &DatabaseConnection,
+    connectors: &Connectors,
+    public_id: &str,
+) -> Result<DataflowView> {
+    let flow = crate::activation::find_dataflow(db, public_id).await?;
+    let accounts = account::Entity::find()
+        .filter(account::Column::Id.eq(flow.account_id))
+        .all(db)
+        .await?;
+    let counts = segment_counts(db).await?;
+    Ok(to_views(connectors, vec![flow], &accounts, &counts).remove(0))
+}
+
+/// Enables or disables a dataflow. Enabling needs at least one activated segment.
+///
+/// # Errors
+/// [`Error::NotFound`], [`Error::Invalid`].
+pub async fn set_enabled(
+    db: &DatabaseConnection,
+    connectors: &Connectors,
+    public_id: &str,
+    enabled: bool,
+) -> Result<DataflowView> {
+    let flow = crate::activation::find_dataflow(db, public_id).await?;
+    if enabled {
+        let segments = dataflow_segment::Entity::find()
+            .filter(dataflow_segment::Column::DataflowId.eq(flow.id))
+            .count(db)
+            .await?;
+        if segments == 0 {
+            return Err(Error::Invalid(
+                "Activate at least one segment before enabling this dataflow.".into(),
+            ));
+        }
+    }
+    let mut active: dataflow::ActiveModel = flow.into();
+    active.status = Set(if enabled { "enabled" } else { "disabled" }.into());
+    active.updated_at = Set(Utc::now());
+    active.update(db).await?;
+    get(db, connectors, public_id).await
+}
+
+/// Deletes a dataflow with its segments and mapping; its schedules stop.
+///
+/// # Errors
+/// [`Error::NotFound`].
+pub async fn delete(db: &DatabaseConnection, public_id: &str) -> Result<dataflow::Model> {
+    let flow = crate::activation::find_dataflow(db, public_id).await?;
+    let txn = db.begin().await?;
+    dataflow_segment::Entity::delete_many()
+        .filter(dataflow_segment::Column::DataflowId.eq(flow.id))
+        .exec(&txn)
+        .await?;
+    dataflow_mapping::Entity::delete_many()
+        .filter(dataflow_mapping::Column::DataflowId.eq(flow.id))
+        .exec(&txn)
+        .await?;
+    dataflow::Entity::delete_by_id(flow.id).exec(&txn).await?;
+    txn.commit().await?;
+    Ok(flow)
+}
+
+/// Stops activating one segment to a dataflow; the last one leaves the dataflow disabled.
+///
+/// # Errors
+/// [`Error::NotFound`] for an unknown dataflow or a segment it does not activate.
+pub async fn remove_segment(
+    db: &DatabaseConnection,
+    dataflow_id: &str,
+    segment_id: &str,
+) -> Result<()> {
+    let flow = crate::activation::find_dataflow(db, dataflow_id).await?;
+    let segment = crate::segments::service::find(db, segment_id).await?;
+    let txn = db.begin().await?;
+    let removed = dataflow_segment::Entity::delete_many()
+        .filter(dataflow_segment::Column::DataflowId.eq(flow.id))
+        .filter(dataflow_segment::Column::SegmentId.eq(segment.id))
+        .exec(&txn)
+        .await?;
+    if removed.rows_affected == 0 {
+        return Err(Error::NotFound("That segment in this dataflow".into()));
+    }
+    let left = dataflow_segment::Entity::find()
+        .filter(dataflow_segment::Column::DataflowId.eq(flow.id))
+        .count(&txn)
+        .await?;
+    if left == 0 {
+        let mut active: dataflow::ActiveModel = flow.into();
+        active.status = Set("disabled".into());
+        active.updated_at = Set(Utc::now());
+        active.update(&txn).await?;
+    }
+    txn.commit().await?;
+    Ok(())
 }
 
 /// The destination ids that have at least one dataflow ("connected" in the catalog).

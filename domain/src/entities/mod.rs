@@ -3,6 +3,8 @@
 pub mod account;
 pub mod audit_event;
 pub mod dataflow;
+pub mod dataflow_mapping;
+pub mod dataflow_segment;
 pub mod identity_namespace;
 pub mod login_throttle;
 pub mod profile;

@@ -168,6 +168,17 @@ impl Expr {
         out
     }
 
+    /// The field paths this rule reads (identities as `identity.<Namespace>`), in order.
+    pub fn field_refs(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        self.walk(&mut |e| {
+            if let Expr::Predicate { field, .. } = e {
+                out.push(field.path.as_str());
+            }
+        });
+        out
+    }
+
     fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Expr)) {
         f(self);
         match self {
