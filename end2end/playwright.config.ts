@@ -44,7 +44,8 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: `sh -c '"${server}" users create --email ${process.env.FERRY_E2E_EMAIL} --role Administrator --name "E2E Admin" && exec "${server}" serve'`,
+    // A small demo set gives the activation tests segments with members.
+    command: `sh -c '"${server}" users create --email ${process.env.FERRY_E2E_EMAIL} --role Administrator --name "E2E Admin" && "${server}" demo-data --profiles 300 && exec "${server}" serve'`,
     cwd: resolve(__dirname, '..'),
     url: `${baseURL}/healthz`,
     reuseExistingServer: false,

@@ -15,6 +15,7 @@ use leptos_router::{SsrMode, path};
 
 use crate::components::layout::Layout;
 use crate::pages::accounts::{AccountPage, AccountsPage, NewAccountPage};
+use crate::pages::activate::ActivatePage;
 use crate::pages::admin::AdminPage;
 use crate::pages::admin_roles::RolePage;
 use crate::pages::admin_users::{NewUserPage, UserPage};
@@ -22,6 +23,7 @@ use crate::pages::audit::AuditPage;
 use crate::pages::browse::BrowsePage;
 use crate::pages::catalog::CatalogPage;
 use crate::pages::connect::ConnectPage;
+use crate::pages::dataflow::DataflowPage;
 use crate::pages::home::HomePage;
 use crate::pages::import::ImportPage;
 use crate::pages::login::LoginPage;
@@ -80,6 +82,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/destinations/catalog") view=CatalogPage ssr=SsrMode::Async />
                         <Route path=path!("/destinations/connect/:id") view=ConnectPage ssr=SsrMode::Async />
                         <Route path=path!("/destinations/browse") view=BrowsePage ssr=SsrMode::Async />
+                        <Route path=path!("/destinations/dataflows/:id") view=DataflowPage ssr=SsrMode::Async />
+                        <Route path=path!("/destinations/dataflows/:id/activate") view=ActivatePage ssr=SsrMode::Async />
                         <Route path=path!("/destinations/accounts") view=AccountsPage ssr=SsrMode::Async />
                         <Route path=path!("/destinations/accounts/new") view=NewAccountPage ssr=SsrMode::Async />
                         <Route path=path!("/destinations/accounts/:id") view=AccountPage ssr=SsrMode::Async />

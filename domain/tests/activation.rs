@@ -377,9 +377,9 @@ async fn policies_block_violations_and_the_review_counts_consent_and_identities(
         .map(|(_, m)| m)
         .collect();
     assert!(
-        policy.iter().any(|m| m
-            .contains("Segment \"High value, reachable\" (its rule) uses commerce.lifetimeValue labelled C9")
-            && m.contains("Data science")),
+        policy.iter().any(|m| m.contains(
+            "Segment \"High value, reachable\" (its rule) uses commerce.lifetimeValue labelled C9"
+        ) && m.contains("Data science")),
         "{found:?}"
     );
     assert!(

@@ -247,7 +247,61 @@ fn requirements() -> BTreeMap<&'static str, Requirement> {
     const SEGMENTS_MANAGE: Option<&str> = Some("segments.manage");
     const DESTINATIONS_VIEW: Option<&str> = Some("destinations.view");
     const DESTINATIONS_MANAGE: Option<&str> = Some("destinations.manage");
+    const ACTIVATORS: Option<&str> =
+        Some("destinations.activate|destinations.activate_without_mapping");
     BTreeMap::from([
+        (
+            "/api/activation/get",
+            (ACTIVATORS, &[("dataflow_id", "none")][..], MISSING),
+        ),
+        (
+            "/api/activation/check",
+            (ACTIVATORS, &[("dataflow_id", "none")][..], MISSING),
+        ),
+        (
+            "/api/activation/review",
+            (ACTIVATORS, &[("dataflow_id", "none")][..], MISSING),
+        ),
+        (
+            "/api/activation/save",
+            (ACTIVATORS, &[("dataflow_id", "none")][..], MISSING),
+        ),
+        (
+            "/api/activation/file-name",
+            (
+                ACTIVATORS,
+                &[
+                    ("dataflow_id", "none"),
+                    ("segment_id", "none"),
+                    ("template", "x"),
+                ][..],
+                MISSING,
+            ),
+        ),
+        (
+            "/api/dataflows/get",
+            (DESTINATIONS_VIEW, &[("dataflow_id", "none")][..], MISSING),
+        ),
+        (
+            "/api/dataflows/set-enabled",
+            (
+                Some("destinations.manage|destinations.activate"),
+                &[("dataflow_id", "none"), ("enabled", "true")][..],
+                MISSING,
+            ),
+        ),
+        (
+            "/api/dataflows/delete",
+            (DESTINATIONS_MANAGE, &[("dataflow_id", "none")][..], MISSING),
+        ),
+        (
+            "/api/dataflows/remove-segment",
+            (
+                ACTIVATORS,
+                &[("dataflow_id", "none"), ("segment_id", "none")][..],
+                MISSING,
+            ),
+        ),
         (
             "/api/destinations/catalog",
             (DESTINATIONS_VIEW, &[][..], OK),
@@ -530,7 +584,14 @@ async fn permission_matrix_covers_every_server_function_and_role() {
                 None => *permitted,
                 Some(_) if who == "anonymous" => StatusCode::UNAUTHORIZED,
                 Some("") => *permitted,
-                Some(permission) if permissions.iter().any(|p| p == permission) => *permitted,
+                // "a|b": either permission will do.
+                Some(any)
+                    if any
+                        .split('|')
+                        .any(|needed| permissions.iter().any(|p| p == needed)) =>
+                {
+                    *permitted
+                }
                 Some(_) => StatusCode::FORBIDDEN,
             };
             assert_eq!(status, expected, "{who} calling {path}");

@@ -129,7 +129,22 @@ pub struct DataflowRow {
     pub params: BTreeMap<String, String>,
     pub marketing_actions: Vec<String>,
     pub enabled: bool,
+    /// How many segments are activated.
+    pub segments: u64,
     pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A catalog entry for other server functions.
+#[cfg(feature = "ssr")]
+pub fn destination_info(spec: &domain::catalog::Spec) -> DestinationInfo {
+    convert::destination(spec, 0, 0)
+}
+
+/// A dataflow row for other server functions.
+#[cfg(feature = "ssr")]
+pub fn dataflow_row(d: domain::connections::dataflows::DataflowView) -> DataflowRow {
+    convert::dataflow(d)
 }
 
 #[cfg(feature = "ssr")]
@@ -303,7 +318,9 @@ mod convert {
             params: d.params,
             marketing_actions: d.marketing_actions,
             enabled: d.enabled,
+            segments: d.segments,
             created_at: time(d.created_at),
+            updated_at: time(d.updated_at),
         }
     }
 }
@@ -540,22 +557,39 @@ pub async fn test_account(account_id: String) -> Result<TestOutcome, AppError> {
     .map(convert::outcome)
 }
 
+/// The dataflows with what the caller may do with them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataflowList {
+    pub dataflows: Vec<DataflowRow>,
+    pub can_manage: bool,
+    pub can_activate: bool,
+    /// Managers and activators may enable and disable.
+    pub can_toggle: bool,
+}
+
 /// Every dataflow (optionally of one destination).
 #[server(prefix = "/api", endpoint = "dataflows/list")]
 pub async fn list_dataflows(
     #[server(default)] destination_id: Option<String>,
-) -> Result<Vec<DataflowRow>, AppError> {
+) -> Result<DataflowList, AppError> {
     use domain::access::Permission;
-    crate::auth::ssr::require(Permission::DestinationsView).await?;
+    let principal = crate::auth::ssr::require(Permission::DestinationsView).await?;
     let state = crate::state::app_state()?;
-    domain::connections::dataflows::list(
+    let flows = domain::connections::dataflows::list(
         &state.db,
         &state.connectors,
         destination_id.as_deref().filter(|d| !d.is_empty()),
     )
     .await
-    .map(|flows| flows.into_iter().map(convert::dataflow).collect())
-    .map_err(|e| AppError::from(e).respond())
+    .map_err(|e| AppError::from(e).respond())?;
+    Ok(DataflowList {
+        dataflows: flows.into_iter().map(convert::dataflow).collect(),
+        can_manage: principal.can(Permission::DestinationsManage),
+        can_activate: principal.can(Permission::DestinationsActivate)
+            || principal.can(Permission::DestinationsActivateWithoutMapping),
+        can_toggle: principal.can(Permission::DestinationsManage)
+            || principal.can(Permission::DestinationsActivate),
+    })
 }
 
 /// Connects a destination with an account: a dataflow, disabled until segments are activated.

@@ -1,6 +1,7 @@
 //! Server functions, one module per area; each checks access, calls one domain service and
 //! maps its error.
 
+pub mod activation;
 pub mod admin;
 pub mod destinations;
 pub mod profiles;

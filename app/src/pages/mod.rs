@@ -1,6 +1,7 @@
 //! One module per page.
 
 pub mod accounts;
+pub mod activate;
 pub mod admin;
 pub mod admin_roles;
 pub mod admin_users;
@@ -8,6 +9,7 @@ pub mod audit;
 pub mod browse;
 pub mod catalog;
 pub mod connect;
+pub mod dataflow;
 pub mod home;
 pub mod import;
 pub mod login;
