@@ -8,6 +8,7 @@ pub mod connections;
 pub mod db;
 pub mod entities;
 pub mod error;
+pub mod export;
 pub mod instance;
 pub mod profiles;
 pub mod secrets;

@@ -158,7 +158,7 @@ async fn probe_local(root: &Path) -> ProbeOutcome {
 
 /// Accepts the server's key when it matches the pinned one (or none is pinned yet) and
 /// remembers what it saw.
-struct HostKeyCheck {
+pub struct HostKeyCheck {
     pinned: Option<String>,
     seen: Arc<Mutex<Option<String>>>,
 }
@@ -183,29 +183,49 @@ impl russh::client::Handler for HostKeyCheck {
     }
 }
 
-async fn probe_sftp(
+/// An open SFTP session with the SSH connection that carries it.
+pub struct SftpConnection {
+    pub session: russh::client::Handle<HostKeyCheck>,
+    pub sftp: russh_sftp::client::SftpSession,
+    /// The fingerprint of the server's host key.
+    pub host_key: Option<String>,
+}
+
+impl SftpConnection {
+    /// Closes the SFTP session and the SSH connection.
+    pub async fn close(self) {
+        let _ = self.sftp.close().await;
+        let _ = self
+            .session
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+    }
+}
+
+/// Connects to an SFTP account: SSH handshake (refusing a host key other than `pinned`),
+/// authentication by key or password, the SFTP subsystem.
+///
+/// # Errors
+/// A failed [`ProbeOutcome`] with the class of the problem.
+pub async fn connect_sftp(
     credentials: &BTreeMap<String, String>,
     pinned: Option<&str>,
     timeout: Duration,
-) -> ProbeOutcome {
+) -> Result<SftpConnection, ProbeOutcome> {
     let host = field(credentials, "host");
     let port: u16 = match field(credentials, "port") {
         "" => 22,
         text => match text.parse() {
             Ok(port) => port,
             Err(_) => {
-                return ProbeOutcome::failed(
+                return Err(ProbeOutcome::failed(
                     FailureClass::Configuration,
                     format!("port {text:?} is not a number from 1 to 65535"),
-                );
+                ));
             }
         },
     };
     let user = field(credentials, "username");
-    let folder = match field(credentials, "base_folder") {
-        "" => ".",
-        f => f,
-    };
     let seen = Arc::new(Mutex::new(None));
     let handler = HostKeyCheck {
         pinned: pinned.map(str::to_owned),
@@ -220,35 +240,35 @@ async fn probe_sftp(
     let seen_key = || seen.lock().expect("host key lock").clone();
     let mut session = match connected {
         Err(_) => {
-            return ProbeOutcome::failed(
+            return Err(ProbeOutcome::failed(
                 FailureClass::Timeout,
                 format!(
                     "{host}:{port} did not complete the SSH handshake within {} s",
                     timeout.as_secs()
                 ),
-            );
+            ));
         }
         Ok(Err(russh::Error::UnknownKey)) => {
-            return ProbeOutcome::failed(
+            return Err(ProbeOutcome::failed(
                 FailureClass::HostKey,
                 format!(
                     "the server presented host key {} but this account pinned {}; if the server's key really changed, delete and re-create the account",
                     seen_key().unwrap_or_default(),
                     pinned.unwrap_or_default()
                 ),
-            );
+            ));
         }
         Ok(Err(russh::Error::IO(e))) => {
-            return ProbeOutcome::failed(
+            return Err(ProbeOutcome::failed(
                 FailureClass::Network,
                 format!("cannot reach {host}:{port}: {e}"),
-            );
+            ));
         }
         Ok(Err(e)) => {
-            return ProbeOutcome::failed(
+            return Err(ProbeOutcome::failed(
                 FailureClass::Network,
                 format!("SSH handshake with {host}:{port} failed: {e}"),
-            );
+            ));
         }
         Ok(Ok(session)) => session,
     };
@@ -260,10 +280,10 @@ async fn probe_sftp(
         let key = match russh::keys::decode_secret_key(private_key, None) {
             Ok(key) => key,
             Err(e) => {
-                return ProbeOutcome::failed(
+                return Err(ProbeOutcome::failed(
                     FailureClass::Configuration,
                     format!("the private key cannot be read: {e}"),
-                );
+                ));
             }
         };
         let hash = session
@@ -276,7 +296,7 @@ async fn probe_sftp(
         match session.authenticate_publickey(user, key).await {
             Ok(result) => authenticated = result.success(),
             Err(e) => {
-                return ProbeOutcome::failed(FailureClass::Network, format!("SSH error: {e}"));
+                return Err(ProbeOutcome::failed(FailureClass::Network, format!("SSH error: {e}")));
             }
         }
     }
@@ -284,15 +304,15 @@ async fn probe_sftp(
         match session.authenticate_password(user, password).await {
             Ok(result) => authenticated = result.success(),
             Err(e) => {
-                return ProbeOutcome::failed(FailureClass::Network, format!("SSH error: {e}"));
+                return Err(ProbeOutcome::failed(FailureClass::Network, format!("SSH error: {e}")));
             }
         }
     }
     if !authenticated {
-        return ProbeOutcome::failed(
+        return Err(ProbeOutcome::failed(
             FailureClass::Authentication,
             format!("{host} refused the credentials for user {user:?}"),
-        );
+        ));
     }
     let sftp = async {
         let channel = session
@@ -309,19 +329,44 @@ async fn probe_sftp(
     };
     let sftp = match tokio::time::timeout(timeout, sftp).await {
         Err(_) => {
-            return ProbeOutcome::failed(
+            return Err(ProbeOutcome::failed(
                 FailureClass::Timeout,
                 "the SFTP subsystem did not start in time",
-            );
+            ));
         }
         Ok(Err(e)) => {
-            return ProbeOutcome::failed(
+            return Err(ProbeOutcome::failed(
                 FailureClass::Permission,
                 format!("the server does not offer SFTP to this user: {e}"),
-            );
+            ));
         }
         Ok(Ok(sftp)) => sftp,
     };
+    Ok(SftpConnection {
+        session,
+        sftp,
+        host_key,
+    })
+}
+
+async fn probe_sftp(
+    credentials: &BTreeMap<String, String>,
+    pinned: Option<&str>,
+    timeout: Duration,
+) -> ProbeOutcome {
+    let host = field(credentials, "host");
+    let port = field(credentials, "port");
+    let user = field(credentials, "username");
+    let folder = match field(credentials, "base_folder") {
+        "" => ".",
+        f => f,
+    };
+    let connection = match connect_sftp(credentials, pinned, timeout).await {
+        Ok(connection) => connection,
+        Err(outcome) => return outcome,
+    };
+    let sftp = &connection.sftp;
+    let host_key = connection.host_key.clone();
     let outcome = match sftp.metadata(folder).await {
         Ok(meta) if meta.is_dir() => ProbeOutcome::ok(format!(
             "Connected to {host}:{port} as {user}; folder {folder:?} exists."
@@ -347,17 +392,14 @@ async fn probe_sftp(
             format!("folder {folder:?} on {host}: {e}"),
         ),
     };
-    let _ = sftp.close().await;
-    let _ = session
-        .disconnect(russh::Disconnect::ByApplication, "", "en")
-        .await;
+    connection.close().await;
     ProbeOutcome {
         host_key,
         ..outcome
     }
 }
 
-fn object_store_for(
+pub fn object_store_for(
     transport: Transport,
     credentials: &BTreeMap<String, String>,
     timeout: Duration,

@@ -1,0 +1,514 @@
+//! The file runner: streams a segment's members from the database page by page, applies the
+//! mapping, mandatory keys, deduplication (latest record wins, lowest profile id breaks ties),
+//! consent and hashing, writes CSV or JSON Lines (optionally gzip) split at the row limit, and
+//! delivers each file whole, then a manifest. Memory stays flat: one page at a time, plus one
+//! small entry per deduplication key.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sha2::{Digest, Sha256};
+
+use super::runs::{self, FileRecord, Outcome};
+use super::transport;
+use crate::activation::review::row_for;
+use crate::activation::{self, policy, render_file_name, ExportMode, MappingRow};
+use crate::catalog::ConnectionType;
+use crate::connections::{accounts, Connectors, Values};
+use crate::entities::{account, dataflow, dataflow_run, segment, segment_membership};
+use crate::profiles::store;
+
+/// Profiles read from the database at a time.
+pub const PAGE: u64 = 2_000;
+
+/// Why a profile was left out.
+pub const NO_CONSENT: &str = "no_consent";
+pub const MISSING_KEY: &str = "missing_mandatory_key";
+pub const DUPLICATE: &str = "duplicate";
+
+/// Counts bytes and hashes what reaches the file.
+struct Counting<W: Write> {
+    inner: W,
+    stats: Arc<Mutex<(Sha256, u64)>>,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        let mut stats = self.stats.lock().expect("stats lock");
+        stats.0.update(&buf[..n]);
+        stats.1 += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A file being written, finished explicitly so gzip trailers and flush errors are not lost.
+trait Sink: Write + Send {
+    fn finish(self: Box<Self>) -> std::io::Result<()>;
+}
+
+impl<W: Write + Send> Sink for Counting<W> {
+    fn finish(mut self: Box<Self>) -> std::io::Result<()> {
+        self.flush()
+    }
+}
+
+impl<W: Write + Send> Sink for flate2::write::GzEncoder<Counting<W>> {
+    fn finish(self: Box<Self>) -> std::io::Result<()> {
+        let mut inner = (*self).finish()?;
+        inner.flush()
+    }
+}
+
+enum Part {
+    Csv(csv::Writer<Box<dyn Sink>>),
+    Lines(Box<dyn Sink>),
+}
+
+/// Writes rows into numbered part files (`name`, `name_2`, …) of at most `max_rows` rows.
+struct Files {
+    dir: PathBuf,
+    base: String,
+    extension: String,
+    csv: Option<CsvOptions>,
+    gzip: bool,
+    max_rows: u64,
+    header: Vec<String>,
+    done: Vec<(PathBuf, FileRecord)>,
+    current: Option<(Part, PathBuf, String, u64, Arc<Mutex<(Sha256, u64)>>)>,
+}
+
+#[derive(Clone)]
+struct CsvOptions {
+    delimiter: u8,
+    quote: u8,
+    escape: u8,
+    header: bool,
+    null: String,
+    empty: String,
+}
+
+fn one_byte(params: &Values, key: &str, default: u8) -> u8 {
+    match params.get(key).map(String::as_str) {
+        Some("\\t") => b'\t',
+        Some(v) if v.len() == 1 => v.as_bytes()[0],
+        _ => default,
+    }
+}
+
+impl Files {
+    fn open_part(&mut self) -> std::io::Result<()> {
+        let n = self.done.len() + 1;
+        let name = if n == 1 {
+            format!("{}.{}", self.base, self.extension)
+        } else {
+            format!("{}_{n}.{}", self.base, self.extension)
+        };
+        let path = self.dir.join(format!("part-{n}"));
+        let stats = Arc::new(Mutex::new((Sha256::new(), 0)));
+        let file = Counting {
+            inner: BufWriter::with_capacity(256 * 1024, std::fs::File::create(&path)?),
+            stats: stats.clone(),
+        };
+        let sink: Box<dyn Sink> = if self.gzip {
+            Box::new(flate2::write::GzEncoder::new(file, flate2::Compression::default()))
+        } else {
+            Box::new(file)
+        };
+        let part = match &self.csv {
+            Some(o) => {
+                let mut writer = csv::WriterBuilder::new()
+                    .delimiter(o.delimiter)
+                    .quote(o.quote)
+                    .escape(o.escape)
+                    .double_quote(o.escape == o.quote)
+                    .from_writer(sink);
+                if o.header {
+                    writer.write_record(&self.header).map_err(std::io::Error::other)?;
+                }
+                Part::Csv(writer)
+            }
+            None => Part::Lines(sink),
+        };
+        self.current = Some((part, path, name, 0, stats));
+        Ok(())
+    }
+
+    fn write(&mut self, row: &[(String, Option<String>)]) -> std::io::Result<()> {
+        if self.current.as_ref().is_some_and(|c| c.3 >= self.max_rows) {
+            self.close_part()?;
+        }
+        if self.current.is_none() {
+            self.open_part()?;
+        }
+        let (part, _, _, rows, _) = self.current.as_mut().expect("an open part");
+        match part {
+            Part::Csv(writer) => {
+                let o = self.csv.as_ref().expect("CSV options");
+                let cells = row.iter().map(|(_, v)| match v {
+                    None => o.null.as_str(),
+                    Some(v) if v.is_empty() => o.empty.as_str(),
+                    Some(v) => v.as_str(),
+                });
+                writer.write_record(cells).map_err(std::io::Error::other)?;
+            }
+            Part::Lines(sink) => {
+                let object: serde_json::Map<String, serde_json::Value> = row
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone().map_or(serde_json::Value::Null, serde_json::Value::String)))
+                    .collect();
+                serde_json::to_writer(&mut *sink, &object)?;
+                sink.write_all(b"\n")?;
+            }
+        }
+        *rows += 1;
+        Ok(())
+    }
+
+    fn close_part(&mut self) -> std::io::Result<()> {
+        let Some((part, path, name, rows, stats)) = self.current.take() else { return Ok(()) };
+        let sink = match part {
+            Part::Csv(writer) => writer.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?,
+            Part::Lines(sink) => sink,
+        };
+        sink.finish()?;
+        let (hasher, bytes) = {
+            let stats = stats.lock().expect("stats lock");
+            (stats.0.clone(), stats.1)
+        };
+        self.done.push((
+            path,
+            FileRecord {
+                name,
+                rows,
+                bytes,
+                sha256: format!("{:x}", hasher.finalize()),
+            },
+        ));
+        Ok(())
+    }
+
+    /// Closes the last part; a run with no rows still writes one file (with the header).
+    fn finish(mut self) -> std::io::Result<Vec<(PathBuf, FileRecord)>> {
+        if self.current.is_none() && self.done.is_empty() {
+            self.open_part()?;
+        }
+        self.close_part()?;
+        Ok(self.done)
+    }
+}
+
+/// Fills the folder macros of a connection's folder path.
+fn folder_of(params: &Values, destination: &str, flow: &dataflow::Model, segment: &segment::Model, slot: DateTime<Utc>) -> String {
+    params
+        .get("folder")
+        .cloned()
+        .unwrap_or_default()
+        .replace("{destination}", &destination.replace(|c: char| !c.is_alphanumeric() && c != '-', "_"))
+        .replace("{dataflow_id}", &flow.public_id)
+        .replace("{segment_id}", &segment.public_id)
+        .replace("{date}", &slot.format("%Y%m%d").to_string())
+        .trim_matches('/')
+        .to_owned()
+}
+
+async fn member_page(
+    db: &DatabaseConnection,
+    segment_id: i32,
+    since: Option<DateTime<Utc>>,
+    after: i64,
+) -> crate::Result<Vec<(i64, String)>> {
+    let mut query = segment_membership::Entity::find()
+        .filter(segment_membership::Column::SegmentId.eq(segment_id))
+        .filter(segment_membership::Column::ProfileId.gt(after));
+    query = match since {
+        None => query.filter(segment_membership::Column::Status.eq("realized")),
+        Some(since) => query.filter(
+            Condition::any()
+                .add(
+                    Condition::all()
+                        .add(segment_membership::Column::Status.eq("realized"))
+                        .add(segment_membership::Column::QualifiedAt.gt(since)),
+                )
+                .add(
+                    Condition::all()
+                        .add(segment_membership::Column::Status.eq("exited"))
+                        .add(segment_membership::Column::ExitedAt.gt(since)),
+                ),
+        ),
+    };
+    Ok(query
+        .order_by_asc(segment_membership::Column::ProfileId)
+        .limit(PAGE)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| (m.profile_id, m.status))
+        .collect())
+}
+
+fn dedup_hash(mapping: &[MappingRow], row: &[(String, Option<String>)]) -> Option<u64> {
+    let mut hasher = DefaultHasher::new();
+    let mut any = false;
+    for (m, (_, value)) in mapping.iter().zip(row) {
+        if m.dedup_key {
+            any = true;
+            value.hash(&mut hasher);
+        }
+    }
+    any.then(|| hasher.finish())
+}
+
+/// Exports one run's segment. Returns the outcome, or why the run failed.
+///
+/// # Errors
+/// A message for the run's error field.
+pub async fn execute(
+    db: &DatabaseConnection,
+    connectors: &Connectors,
+    run: &dataflow_run::Model,
+) -> Result<Outcome, String> {
+    let fail = |e: crate::Error| e.to_string();
+    let flow = dataflow::Entity::find_by_id(run.dataflow_id)
+        .one(db)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the dataflow was deleted")?;
+    let spec = connectors.spec(&flow.destination_id).map_err(fail)?.clone();
+    if spec.connection == ConnectionType::Streaming {
+        return Err(format!("{} is a streaming destination: it receives requests, not files", spec.name));
+    }
+    let account = account::Entity::find_by_id(flow.account_id)
+        .one(db)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the account was deleted")?;
+    let credentials = accounts::credentials(connectors, &account).map_err(fail)?;
+    let current = activation::current(db, &flow.public_id).await.map_err(fail)?;
+    // Policies and the spec are re-checked at every run: a label added since activation stops it.
+    let (cleaned, problems) = activation::validate(db, connectors, &flow.public_id, &current).await.map_err(fail)?;
+    if !problems.is_empty() {
+        return Err(format!(
+            "the activation no longer passes its checks: {}",
+            problems.iter().map(|p| p.message.clone()).collect::<Vec<_>>().join(" ")
+        ));
+    }
+    let segment = segment::Entity::find_by_id(run.segment_id)
+        .one(db)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the segment was deleted")?;
+    let schedule = cleaned
+        .segments
+        .iter()
+        .find(|s| s.segment_id == segment.public_id)
+        .ok_or("the segment is no longer activated to this dataflow")?
+        .clone();
+    let params: Values = serde_json::from_str(&flow.params).unwrap_or_default();
+    let actions: Vec<String> = serde_json::from_str(&flow.marketing_actions).unwrap_or_default();
+    let consent = policy::consent_fields(&actions);
+    let mapping = cleaned.mapping.clone();
+
+    // Incremental files carry the changes since the last successful export; the first is a
+    // full backfill.
+    let since = if schedule.mode == ExportMode::Incremental {
+        dataflow_run::Entity::find()
+            .filter(dataflow_run::Column::DataflowId.eq(run.dataflow_id))
+            .filter(dataflow_run::Column::SegmentId.eq(run.segment_id))
+            .filter(dataflow_run::Column::Status.is_in(["success", "partial"]))
+            .filter(dataflow_run::Column::Id.ne(run.id))
+            .order_by_desc(dataflow_run::Column::StartedAt)
+            .one(db)
+            .await
+            .map_err(|e| e.to_string())?
+            .and_then(|r| r.started_at)
+    } else {
+        None
+    };
+
+    // Pass 1: the winner of every deduplication key.
+    let deduplicate = mapping.iter().any(|m| m.dedup_key);
+    let mut winners: HashMap<u64, (i64, i64)> = HashMap::new();
+    if deduplicate {
+        let mut after = 0;
+        loop {
+            let page = member_page(db, segment.id, since, after).await.map_err(fail)?;
+            let Some(last) = page.last() else { break };
+            after = last.0;
+            let ids: Vec<i64> = page.iter().map(|(id, _)| *id).collect();
+            for profile in store::load_many(db, &ids).await.map_err(fail)? {
+                if !policy::consented(&profile.attributes, &consent) {
+                    continue;
+                }
+                let Some(row) = row_for(&spec, &mapping, &profile) else { continue };
+                if let Some(key) = dedup_hash(&mapping, &row) {
+                    let candidate = (profile.updated_at.timestamp_micros(), profile.id);
+                    winners
+                        .entry(key)
+                        .and_modify(|best| {
+                            // Latest wins; on a tie the lowest profile id.
+                            if candidate.0 > best.0 || (candidate.0 == best.0 && candidate.1 < best.1) {
+                                *best = candidate;
+                            }
+                        })
+                        .or_insert(candidate);
+                }
+            }
+        }
+    }
+
+    // Pass 2: write.
+    let work = tempfile::tempdir().map_err(|e| format!("cannot create a working folder: {e}"))?;
+    let format = params.get("format").cloned().unwrap_or_else(|| "csv".into());
+    let gzip = params.get("compression").is_some_and(|c| c == "gzip");
+    if format == "parquet" {
+        return Err("Parquet files are not written yet; choose CSV or JSON Lines for this connection".into());
+    }
+    let extension = if gzip { format!("{format}.gz") } else { format.clone() };
+    let mut header: Vec<String> = mapping.iter().map(|m| m.target.clone()).collect();
+    if since.is_some() || schedule.mode == ExportMode::Incremental {
+        header.push("segment_membership_status".into());
+    }
+    let file_name = render_file_name(&schedule.file_name, &spec.name, &segment.public_id, &segment.name, &flow.public_id, run.slot, "x");
+    let base = file_name.trim_end_matches(".x").to_owned();
+    let mut files = Files {
+        dir: work.path().to_path_buf(),
+        base,
+        extension,
+        csv: (format == "csv").then(|| CsvOptions {
+            delimiter: one_byte(&params, "csv_delimiter", b','),
+            quote: one_byte(&params, "csv_quote", b'"'),
+            escape: one_byte(&params, "csv_escape", b'"'),
+            header: params.get("csv_header").is_none_or(|h| h == "true"),
+            null: params.get("csv_null").cloned().unwrap_or_default(),
+            empty: params.get("csv_empty").cloned().unwrap_or_default(),
+        }),
+        gzip,
+        max_rows: spec.files.as_ref().map_or(5_000_000, |f| f.max_rows_per_file),
+        header,
+        done: Vec::new(),
+        current: None,
+    };
+    let mut outcome = Outcome::default();
+    let mut exclusions: Vec<(i64, &'static str)> = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = member_page(db, segment.id, since, after).await.map_err(fail)?;
+        let Some(last) = page.last() else { break };
+        after = last.0;
+        let status: BTreeMap<i64, String> = page.iter().cloned().collect();
+        let ids: Vec<i64> = page.iter().map(|(id, _)| *id).collect();
+        for profile in store::load_many(db, &ids).await.map_err(fail)? {
+            outcome.received += 1;
+            let reason = if !policy::consented(&profile.attributes, &consent) {
+                Some(NO_CONSENT)
+            } else {
+                match row_for(&spec, &mapping, &profile) {
+                    None => Some(MISSING_KEY),
+                    Some(mut row) => {
+                        let duplicate = dedup_hash(&mapping, &row)
+                            .and_then(|key| winners.get(&key))
+                            .is_some_and(|winner| winner.1 != profile.id);
+                        if duplicate {
+                            Some(DUPLICATE)
+                        } else {
+                            if since.is_some() || schedule.mode == ExportMode::Incremental {
+                                row.push(("segment_membership_status".into(), status.get(&profile.id).cloned()));
+                            }
+                            files.write(&row).map_err(|e| format!("writing the file failed: {e}"))?;
+                            outcome.activated += 1;
+                            None
+                        }
+                    }
+                }
+            };
+            if let Some(reason) = reason {
+                *outcome.excluded.entry(reason.into()).or_default() += 1;
+                exclusions.push((profile.id, reason));
+            }
+        }
+        runs::progress(db, run.id, outcome.received).await.map_err(fail)?;
+    }
+    let written = files.finish().map_err(|e| format!("writing the file failed: {e}"))?;
+
+    // Deliver: data files first, the manifest last, so a reader seeing the manifest sees all.
+    let folder = folder_of(&params, &spec.name, &flow, &segment, run.slot);
+    let remote = |name: &str| if folder.is_empty() { name.to_owned() } else { format!("{folder}/{name}") };
+    let mut destination = transport::open(&spec, &credentials, account.host_key.as_deref(), &connectors.probe).await?;
+    let delivered = async {
+        for (path, record) in &written {
+            destination.put(path, &remote(&record.name)).await?;
+        }
+        let manifest = serde_json::json!({
+            "run": run.public_id,
+            "dataflow": flow.public_id,
+            "segment": segment.public_id,
+            "slot": run.slot.to_rfc3339(),
+            "mode": schedule.mode.as_str(),
+            "files": written.iter().map(|(_, r)| r).collect::<Vec<_>>(),
+        });
+        let manifest_path = work.path().join("manifest.json");
+        std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).unwrap_or_default())
+            .map_err(|e| e.to_string())?;
+        let first = written.first().map_or_else(|| "export".to_owned(), |(_, r)| r.name.clone());
+        let stem = first.split('.').next().unwrap_or("export").to_owned();
+        destination.put(&manifest_path, &remote(&format!("{stem}.manifest.json"))).await
+    }
+    .await;
+    destination.close().await;
+    delivered?;
+    runs::record_exclusions(db, run.id, &exclusions).await.map_err(fail)?;
+    outcome.files = written.into_iter().map(|(_, r)| r).collect();
+    Ok(outcome)
+}
+
+/// Runs one claimed run to its end: renews the lease while working, then records the outcome.
+///
+/// # Errors
+/// Database failures while recording.
+pub async fn run_claimed(
+    db: &DatabaseConnection,
+    connectors: &Connectors,
+    run: dataflow_run::Model,
+    owner: &str,
+    lease: chrono::Duration,
+) -> crate::Result<()> {
+    let renewer = {
+        let db = db.clone();
+        let owner = owner.to_owned();
+        let id = run.id;
+        tokio::spawn(async move {
+            let every = (lease / 3).to_std().unwrap_or(std::time::Duration::from_secs(10));
+            loop {
+                tokio::time::sleep(every).await;
+                if !matches!(runs::renew(&db, id, &owner, Utc::now() + lease).await, Ok(true)) {
+                    break;
+                }
+            }
+        })
+    };
+    let result = execute(db, connectors, &run).await;
+    renewer.abort();
+    match &result {
+        Ok(outcome) => runs::finish(db, run.id, owner, Ok(outcome)).await,
+        Err(message) => {
+            tracing::warn!(run = %run.public_id, error = %message, "export run failed");
+            runs::finish(db, run.id, owner, Err(message)).await
+        }
+    }
+}
+
+/// Where a run's files went (for tests and tools): the landing zone of a local destination.
+pub fn landing_path(root: &Path, folder: &str, name: &str) -> PathBuf {
+    root.join(folder).join(name)
+}
