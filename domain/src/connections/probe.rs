@@ -296,7 +296,10 @@ pub async fn connect_sftp(
         match session.authenticate_publickey(user, key).await {
             Ok(result) => authenticated = result.success(),
             Err(e) => {
-                return Err(ProbeOutcome::failed(FailureClass::Network, format!("SSH error: {e}")));
+                return Err(ProbeOutcome::failed(
+                    FailureClass::Network,
+                    format!("SSH error: {e}"),
+                ));
             }
         }
     }
@@ -304,7 +307,10 @@ pub async fn connect_sftp(
         match session.authenticate_password(user, password).await {
             Ok(result) => authenticated = result.success(),
             Err(e) => {
-                return Err(ProbeOutcome::failed(FailureClass::Network, format!("SSH error: {e}")));
+                return Err(ProbeOutcome::failed(
+                    FailureClass::Network,
+                    format!("SSH error: {e}"),
+                ));
             }
         }
     }

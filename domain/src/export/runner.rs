@@ -12,15 +12,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use sha2::{Digest, Sha256};
 
 use super::runs::{self, FileRecord, Outcome};
 use super::transport;
 use crate::activation::review::row_for;
-use crate::activation::{self, policy, render_file_name, ExportMode, MappingRow};
+use crate::activation::{self, ExportMode, MappingRow, policy, render_file_name};
 use crate::catalog::ConnectionType;
-use crate::connections::{accounts, Connectors, Values};
+use crate::connections::{Connectors, Values, accounts};
 use crate::entities::{account, dataflow, dataflow_run, segment, segment_membership};
 use crate::profiles::store;
 
@@ -121,7 +123,10 @@ impl Files {
             stats: stats.clone(),
         };
         let sink: Box<dyn Sink> = if self.gzip {
-            Box::new(flate2::write::GzEncoder::new(file, flate2::Compression::default()))
+            Box::new(flate2::write::GzEncoder::new(
+                file,
+                flate2::Compression::default(),
+            ))
         } else {
             Box::new(file)
         };
@@ -134,7 +139,9 @@ impl Files {
                     .double_quote(o.escape == o.quote)
                     .from_writer(sink);
                 if o.header {
-                    writer.write_record(&self.header).map_err(std::io::Error::other)?;
+                    writer
+                        .write_record(&self.header)
+                        .map_err(std::io::Error::other)?;
                 }
                 Part::Csv(writer)
             }
@@ -165,7 +172,13 @@ impl Files {
             Part::Lines(sink) => {
                 let object: serde_json::Map<String, serde_json::Value> = row
                     .iter()
-                    .map(|(k, v)| (k.clone(), v.clone().map_or(serde_json::Value::Null, serde_json::Value::String)))
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            v.clone()
+                                .map_or(serde_json::Value::Null, serde_json::Value::String),
+                        )
+                    })
                     .collect();
                 serde_json::to_writer(&mut *sink, &object)?;
                 sink.write_all(b"\n")?;
@@ -176,9 +189,13 @@ impl Files {
     }
 
     fn close_part(&mut self) -> std::io::Result<()> {
-        let Some((part, path, name, rows, stats)) = self.current.take() else { return Ok(()) };
+        let Some((part, path, name, rows, stats)) = self.current.take() else {
+            return Ok(());
+        };
         let sink = match part {
-            Part::Csv(writer) => writer.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?,
+            Part::Csv(writer) => writer
+                .into_inner()
+                .map_err(|e| std::io::Error::other(e.to_string()))?,
             Part::Lines(sink) => sink,
         };
         sink.finish()?;
@@ -209,12 +226,21 @@ impl Files {
 }
 
 /// Fills the folder macros of a connection's folder path.
-fn folder_of(params: &Values, destination: &str, flow: &dataflow::Model, segment: &segment::Model, slot: DateTime<Utc>) -> String {
+fn folder_of(
+    params: &Values,
+    destination: &str,
+    flow: &dataflow::Model,
+    segment: &segment::Model,
+    slot: DateTime<Utc>,
+) -> String {
     params
         .get("folder")
         .cloned()
         .unwrap_or_default()
-        .replace("{destination}", &destination.replace(|c: char| !c.is_alphanumeric() && c != '-', "_"))
+        .replace(
+            "{destination}",
+            &destination.replace(|c: char| !c.is_alphanumeric() && c != '-', "_"),
+        )
         .replace("{dataflow_id}", &flow.public_id)
         .replace("{segment_id}", &segment.public_id)
         .replace("{date}", &slot.format("%Y%m%d").to_string())
@@ -286,7 +312,10 @@ pub async fn execute(
         .ok_or("the dataflow was deleted")?;
     let spec = connectors.spec(&flow.destination_id).map_err(fail)?.clone();
     if spec.connection == ConnectionType::Streaming {
-        return Err(format!("{} is a streaming destination: it receives requests, not files", spec.name));
+        return Err(format!(
+            "{} is a streaming destination: it receives requests, not files",
+            spec.name
+        ));
     }
     let account = account::Entity::find_by_id(flow.account_id)
         .one(db)
@@ -294,13 +323,21 @@ pub async fn execute(
         .map_err(|e| e.to_string())?
         .ok_or("the account was deleted")?;
     let credentials = accounts::credentials(connectors, &account).map_err(fail)?;
-    let current = activation::current(db, &flow.public_id).await.map_err(fail)?;
+    let current = activation::current(db, &flow.public_id)
+        .await
+        .map_err(fail)?;
     // Policies and the spec are re-checked at every run: a label added since activation stops it.
-    let (cleaned, problems) = activation::validate(db, connectors, &flow.public_id, &current).await.map_err(fail)?;
+    let (cleaned, problems) = activation::validate(db, connectors, &flow.public_id, &current)
+        .await
+        .map_err(fail)?;
     if !problems.is_empty() {
         return Err(format!(
             "the activation no longer passes its checks: {}",
-            problems.iter().map(|p| p.message.clone()).collect::<Vec<_>>().join(" ")
+            problems
+                .iter()
+                .map(|p| p.message.clone())
+                .collect::<Vec<_>>()
+                .join(" ")
         ));
     }
     let segment = segment::Entity::find_by_id(run.segment_id)
@@ -342,7 +379,9 @@ pub async fn execute(
     if deduplicate {
         let mut after = 0;
         loop {
-            let page = member_page(db, segment.id, since, after).await.map_err(fail)?;
+            let page = member_page(db, segment.id, since, after)
+                .await
+                .map_err(fail)?;
             let Some(last) = page.last() else { break };
             after = last.0;
             let ids: Vec<i64> = page.iter().map(|(id, _)| *id).collect();
@@ -350,14 +389,18 @@ pub async fn execute(
                 if !policy::consented(&profile.attributes, &consent) {
                     continue;
                 }
-                let Some(row) = row_for(&spec, &mapping, &profile) else { continue };
+                let Some(row) = row_for(&spec, &mapping, &profile) else {
+                    continue;
+                };
                 if let Some(key) = dedup_hash(&mapping, &row) {
                     let candidate = (profile.updated_at.timestamp_micros(), profile.id);
                     winners
                         .entry(key)
                         .and_modify(|best| {
                             // Latest wins; on a tie the lowest profile id.
-                            if candidate.0 > best.0 || (candidate.0 == best.0 && candidate.1 < best.1) {
+                            if candidate.0 > best.0
+                                || (candidate.0 == best.0 && candidate.1 < best.1)
+                            {
                                 *best = candidate;
                             }
                         })
@@ -369,17 +412,35 @@ pub async fn execute(
 
     // Pass 2: write.
     let work = tempfile::tempdir().map_err(|e| format!("cannot create a working folder: {e}"))?;
-    let format = params.get("format").cloned().unwrap_or_else(|| "csv".into());
+    let format = params
+        .get("format")
+        .cloned()
+        .unwrap_or_else(|| "csv".into());
     let gzip = params.get("compression").is_some_and(|c| c == "gzip");
     if format == "parquet" {
-        return Err("Parquet files are not written yet; choose CSV or JSON Lines for this connection".into());
+        return Err(
+            "Parquet files are not written yet; choose CSV or JSON Lines for this connection"
+                .into(),
+        );
     }
-    let extension = if gzip { format!("{format}.gz") } else { format.clone() };
+    let extension = if gzip {
+        format!("{format}.gz")
+    } else {
+        format.clone()
+    };
     let mut header: Vec<String> = mapping.iter().map(|m| m.target.clone()).collect();
     if since.is_some() || schedule.mode == ExportMode::Incremental {
         header.push("segment_membership_status".into());
     }
-    let file_name = render_file_name(&schedule.file_name, &spec.name, &segment.public_id, &segment.name, &flow.public_id, run.slot, "x");
+    let file_name = render_file_name(
+        &schedule.file_name,
+        &spec.name,
+        &segment.public_id,
+        &segment.name,
+        &flow.public_id,
+        run.slot,
+        "x",
+    );
     let base = file_name.trim_end_matches(".x").to_owned();
     let mut files = Files {
         dir: work.path().to_path_buf(),
@@ -394,7 +455,10 @@ pub async fn execute(
             empty: params.get("csv_empty").cloned().unwrap_or_default(),
         }),
         gzip,
-        max_rows: spec.files.as_ref().map_or(5_000_000, |f| f.max_rows_per_file),
+        max_rows: spec
+            .files
+            .as_ref()
+            .map_or(5_000_000, |f| f.max_rows_per_file),
         header,
         done: Vec::new(),
         current: None,
@@ -403,7 +467,9 @@ pub async fn execute(
     let mut exclusions: Vec<(i64, &'static str)> = Vec::new();
     let mut after = 0;
     loop {
-        let page = member_page(db, segment.id, since, after).await.map_err(fail)?;
+        let page = member_page(db, segment.id, since, after)
+            .await
+            .map_err(fail)?;
         let Some(last) = page.last() else { break };
         after = last.0;
         let status: BTreeMap<i64, String> = page.iter().cloned().collect();
@@ -423,9 +489,14 @@ pub async fn execute(
                             Some(DUPLICATE)
                         } else {
                             if since.is_some() || schedule.mode == ExportMode::Incremental {
-                                row.push(("segment_membership_status".into(), status.get(&profile.id).cloned()));
+                                row.push((
+                                    "segment_membership_status".into(),
+                                    status.get(&profile.id).cloned(),
+                                ));
                             }
-                            files.write(&row).map_err(|e| format!("writing the file failed: {e}"))?;
+                            files
+                                .write(&row)
+                                .map_err(|e| format!("writing the file failed: {e}"))?;
                             outcome.activated += 1;
                             None
                         }
@@ -437,14 +508,30 @@ pub async fn execute(
                 exclusions.push((profile.id, reason));
             }
         }
-        runs::progress(db, run.id, outcome.received).await.map_err(fail)?;
+        runs::progress(db, run.id, outcome.received)
+            .await
+            .map_err(fail)?;
     }
-    let written = files.finish().map_err(|e| format!("writing the file failed: {e}"))?;
+    let written = files
+        .finish()
+        .map_err(|e| format!("writing the file failed: {e}"))?;
 
     // Deliver: data files first, the manifest last, so a reader seeing the manifest sees all.
     let folder = folder_of(&params, &spec.name, &flow, &segment, run.slot);
-    let remote = |name: &str| if folder.is_empty() { name.to_owned() } else { format!("{folder}/{name}") };
-    let mut destination = transport::open(&spec, &credentials, account.host_key.as_deref(), &connectors.probe).await?;
+    let remote = |name: &str| {
+        if folder.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{folder}/{name}")
+        }
+    };
+    let mut destination = transport::open(
+        &spec,
+        &credentials,
+        account.host_key.as_deref(),
+        &connectors.probe,
+    )
+    .await?;
     let delivered = async {
         for (path, record) in &written {
             destination.put(path, &remote(&record.name)).await?;
@@ -458,16 +545,25 @@ pub async fn execute(
             "files": written.iter().map(|(_, r)| r).collect::<Vec<_>>(),
         });
         let manifest_path = work.path().join("manifest.json");
-        std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).unwrap_or_default())
-            .map_err(|e| e.to_string())?;
-        let first = written.first().map_or_else(|| "export".to_owned(), |(_, r)| r.name.clone());
+        std::fs::write(
+            &manifest_path,
+            serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
+        )
+        .map_err(|e| e.to_string())?;
+        let first = written
+            .first()
+            .map_or_else(|| "export".to_owned(), |(_, r)| r.name.clone());
         let stem = first.split('.').next().unwrap_or("export").to_owned();
-        destination.put(&manifest_path, &remote(&format!("{stem}.manifest.json"))).await
+        destination
+            .put(&manifest_path, &remote(&format!("{stem}.manifest.json")))
+            .await
     }
     .await;
     destination.close().await;
     delivered?;
-    runs::record_exclusions(db, run.id, &exclusions).await.map_err(fail)?;
+    runs::record_exclusions(db, run.id, &exclusions)
+        .await
+        .map_err(fail)?;
     outcome.files = written.into_iter().map(|(_, r)| r).collect();
     Ok(outcome)
 }
@@ -488,10 +584,15 @@ pub async fn run_claimed(
         let owner = owner.to_owned();
         let id = run.id;
         tokio::spawn(async move {
-            let every = (lease / 3).to_std().unwrap_or(std::time::Duration::from_secs(10));
+            let every = (lease / 3)
+                .to_std()
+                .unwrap_or(std::time::Duration::from_secs(10));
             loop {
                 tokio::time::sleep(every).await;
-                if !matches!(runs::renew(&db, id, &owner, Utc::now() + lease).await, Ok(true)) {
+                if !matches!(
+                    runs::renew(&db, id, &owner, Utc::now() + lease).await,
+                    Ok(true)
+                ) {
                     break;
                 }
             }

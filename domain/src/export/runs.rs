@@ -100,7 +100,9 @@ pub async fn enqueue_manual(
         }
     }
     if rows.is_empty() {
-        return Err(Error::Invalid("Activate a segment before running this dataflow.".into()));
+        return Err(Error::Invalid(
+            "Activate a segment before running this dataflow.".into(),
+        ));
     }
     let slot = Utc::now().with_nanosecond(0).unwrap_or_else(Utc::now);
     let mut runs = Vec::new();
@@ -148,11 +150,17 @@ pub async fn enqueue_due(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<
     if enabled.is_empty() {
         return Ok(0);
     }
-    let segments: BTreeMap<i32, segment::Model> =
-        segment::Entity::find().all(db).await?.into_iter().map(|s| (s.id, s)).collect();
+    let segments: BTreeMap<i32, segment::Model> = segment::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s))
+        .collect();
     let mut created = 0;
     for row in dataflow_segment::Entity::find()
-        .filter(dataflow_segment::Column::DataflowId.is_in(enabled.keys().copied().collect::<Vec<_>>()))
+        .filter(
+            dataflow_segment::Column::DataflowId.is_in(enabled.keys().copied().collect::<Vec<_>>()),
+        )
         .all(db)
         .await?
     {
@@ -172,10 +180,15 @@ pub async fn enqueue_due(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<
         };
         // Only slots since the segment was activated: activating today does not export
         // yesterday's slot.
-        let Some(slot) = slot.filter(|s| *s >= row.created_at.with_nanosecond(0).unwrap_or(row.created_at) - Duration::seconds(1)) else {
+        let Some(slot) = slot.filter(|s| {
+            *s >= row.created_at.with_nanosecond(0).unwrap_or(row.created_at) - Duration::seconds(1)
+        }) else {
             continue;
         };
-        if insert_run(db, row.dataflow_id, row.segment_id, slot, "scheduled").await?.is_some() {
+        if insert_run(db, row.dataflow_id, row.segment_id, slot, "scheduled")
+            .await?
+            .is_some()
+        {
             created += 1;
         }
     }
@@ -197,31 +210,45 @@ pub async fn claim(
     for _ in 0..5 {
         let candidate = dataflow_run::Entity::find()
             .filter(
-                dataflow_run::Column::Status.eq("queued").or(dataflow_run::Column::Status
-                    .eq("running")
-                    .and(dataflow_run::Column::LeaseExpiresAt.lt(now))),
+                dataflow_run::Column::Status
+                    .eq("queued")
+                    .or(dataflow_run::Column::Status
+                        .eq("running")
+                        .and(dataflow_run::Column::LeaseExpiresAt.lt(now))),
             )
             .order_by_asc(dataflow_run::Column::Id)
             .limit(1)
             .one(db)
             .await?;
-        let Some(candidate) = candidate else { return Ok(None) };
+        let Some(candidate) = candidate else {
+            return Ok(None);
+        };
         let claimed = dataflow_run::Entity::update_many()
             .col_expr(dataflow_run::Column::Status, Expr::value("running"))
             .col_expr(dataflow_run::Column::LeaseOwner, Expr::value(owner))
-            .col_expr(dataflow_run::Column::LeaseExpiresAt, Expr::value(now + lease))
-            .col_expr(dataflow_run::Column::Attempt, Expr::col(dataflow_run::Column::Attempt).add(1))
+            .col_expr(
+                dataflow_run::Column::LeaseExpiresAt,
+                Expr::value(now + lease),
+            )
+            .col_expr(
+                dataflow_run::Column::Attempt,
+                Expr::col(dataflow_run::Column::Attempt).add(1),
+            )
             .col_expr(dataflow_run::Column::StartedAt, Expr::value(now))
             .filter(dataflow_run::Column::Id.eq(candidate.id))
             .filter(
-                dataflow_run::Column::Status.eq("queued").or(dataflow_run::Column::Status
-                    .eq("running")
-                    .and(dataflow_run::Column::LeaseExpiresAt.lt(now))),
+                dataflow_run::Column::Status
+                    .eq("queued")
+                    .or(dataflow_run::Column::Status
+                        .eq("running")
+                        .and(dataflow_run::Column::LeaseExpiresAt.lt(now))),
             )
             .exec(db)
             .await?;
         if claimed.rows_affected == 1 {
-            return Ok(dataflow_run::Entity::find_by_id(candidate.id).one(db).await?);
+            return Ok(dataflow_run::Entity::find_by_id(candidate.id)
+                .one(db)
+                .await?);
         }
         // Another worker took it first: try the next one.
     }
@@ -232,7 +259,12 @@ pub async fn claim(
 ///
 /// # Errors
 /// Database failures.
-pub async fn renew(db: &DatabaseConnection, run_id: i64, owner: &str, until: DateTime<Utc>) -> Result<bool> {
+pub async fn renew(
+    db: &DatabaseConnection,
+    run_id: i64,
+    owner: &str,
+    until: DateTime<Utc>,
+) -> Result<bool> {
     let renewed = dataflow_run::Entity::update_many()
         .col_expr(dataflow_run::Column::LeaseExpiresAt, Expr::value(until))
         .filter(dataflow_run::Column::Id.eq(run_id))
@@ -270,20 +302,45 @@ pub async fn finish(
     let now = Utc::now();
     let mut update = dataflow_run::Entity::update_many()
         .col_expr(dataflow_run::Column::FinishedAt, Expr::value(now))
-        .col_expr(dataflow_run::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(
+            dataflow_run::Column::LeaseExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
         .filter(dataflow_run::Column::Id.eq(run_id))
         .filter(dataflow_run::Column::LeaseOwner.eq(owner));
     update = match result {
         Ok(outcome) => {
-            let status = if outcome.failed.values().any(|n| *n > 0) { "partial" } else { "success" };
+            let status = if outcome.failed.values().any(|n| *n > 0) {
+                "partial"
+            } else {
+                "success"
+            };
             update
                 .col_expr(dataflow_run::Column::Status, Expr::value(status))
-                .col_expr(dataflow_run::Column::Received, Expr::value(outcome.received))
-                .col_expr(dataflow_run::Column::Activated, Expr::value(outcome.activated))
-                .col_expr(dataflow_run::Column::Excluded, Expr::value(serde_json::to_string(&outcome.excluded).unwrap_or_default()))
-                .col_expr(dataflow_run::Column::Failed, Expr::value(serde_json::to_string(&outcome.failed).unwrap_or_default()))
-                .col_expr(dataflow_run::Column::Files, Expr::value(serde_json::to_string(&outcome.files).unwrap_or_default()))
-                .col_expr(dataflow_run::Column::Error, Expr::value(Option::<String>::None))
+                .col_expr(
+                    dataflow_run::Column::Received,
+                    Expr::value(outcome.received),
+                )
+                .col_expr(
+                    dataflow_run::Column::Activated,
+                    Expr::value(outcome.activated),
+                )
+                .col_expr(
+                    dataflow_run::Column::Excluded,
+                    Expr::value(serde_json::to_string(&outcome.excluded).unwrap_or_default()),
+                )
+                .col_expr(
+                    dataflow_run::Column::Failed,
+                    Expr::value(serde_json::to_string(&outcome.failed).unwrap_or_default()),
+                )
+                .col_expr(
+                    dataflow_run::Column::Files,
+                    Expr::value(serde_json::to_string(&outcome.files).unwrap_or_default()),
+                )
+                .col_expr(
+                    dataflow_run::Column::Error,
+                    Expr::value(Option::<String>::None),
+                )
         }
         Err(message) => update
             .col_expr(dataflow_run::Column::Status, Expr::value("failed"))
@@ -297,17 +354,23 @@ pub async fn finish(
 ///
 /// # Errors
 /// Database failures.
-pub async fn record_exclusions(db: &DatabaseConnection, run_id: i64, exclusions: &[(i64, &'static str)]) -> Result<()> {
+pub async fn record_exclusions(
+    db: &DatabaseConnection,
+    run_id: i64,
+    exclusions: &[(i64, &'static str)],
+) -> Result<()> {
     run_exclusion::Entity::delete_many()
         .filter(run_exclusion::Column::RunId.eq(run_id))
         .exec(db)
         .await?;
     for chunk in exclusions.chunks(500) {
-        let rows = chunk.iter().map(|(profile_id, reason)| run_exclusion::ActiveModel {
-            run_id: Set(run_id),
-            profile_id: Set(*profile_id),
-            reason: Set((*reason).into()),
-        });
+        let rows = chunk
+            .iter()
+            .map(|(profile_id, reason)| run_exclusion::ActiveModel {
+                run_id: Set(run_id),
+                profile_id: Set(*profile_id),
+                reason: Set((*reason).into()),
+            });
         run_exclusion::Entity::insert_many(rows).exec(db).await?;
     }
     Ok(())
@@ -317,7 +380,11 @@ pub async fn record_exclusions(db: &DatabaseConnection, run_id: i64, exclusions:
 ///
 /// # Errors
 /// Database failures.
-pub async fn list(db: &DatabaseConnection, dataflow_id: i32, limit: u64) -> Result<Vec<dataflow_run::Model>> {
+pub async fn list(
+    db: &DatabaseConnection,
+    dataflow_id: i32,
+    limit: u64,
+) -> Result<Vec<dataflow_run::Model>> {
     Ok(dataflow_run::Entity::find()
         .filter(dataflow_run::Column::DataflowId.eq(dataflow_id))
         .order_by_desc(dataflow_run::Column::Id)
@@ -330,7 +397,9 @@ pub async fn list(db: &DatabaseConnection, dataflow_id: i32, limit: u64) -> Resu
 ///
 /// # Errors
 /// Database failures.
-pub async fn latest_by_dataflow(db: &DatabaseConnection) -> Result<BTreeMap<i32, dataflow_run::Model>> {
+pub async fn latest_by_dataflow(
+    db: &DatabaseConnection,
+) -> Result<BTreeMap<i32, dataflow_run::Model>> {
     let backend = db.get_database_backend();
     let ids: Vec<i64> = db
         .query_all_raw(Statement::from_string(
@@ -373,8 +442,11 @@ pub async fn why_excluded(
     namespace: &str,
     value: &str,
 ) -> Result<Explanation> {
-    let Some(profile) = crate::profiles::store::find_by_identity(db, namespace, value).await? else {
-        return Err(Error::NotFound(format!("A profile with {namespace} {value:?}")));
+    let Some(profile) = crate::profiles::store::find_by_identity(db, namespace, value).await?
+    else {
+        return Err(Error::NotFound(format!(
+            "A profile with {namespace} {value:?}"
+        )));
     };
     let profile_id = profile.id;
     let excluded = run_exclusion::Entity::find()

@@ -22,7 +22,11 @@ fn at(date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
 }
 
 fn last_day_of_month(year: i32, month: u32) -> u32 {
-    let (y, m) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    let (y, m) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
     NaiveDate::from_ymd_opt(y, m, 1)
         .and_then(|d| d.pred_opt())
         .map_or(28, |d| d.day())
@@ -46,11 +50,17 @@ impl Plan {
     }
 
     fn within(&self, slot: DateTime<Utc>) -> bool {
-        slot >= at(self.start, NaiveTime::MIN) && self.end.is_none_or(|end| slot < at(end, NaiveTime::MIN))
+        slot >= at(self.start, NaiveTime::MIN)
+            && self.end.is_none_or(|end| slot < at(end, NaiveTime::MIN))
     }
 
     /// Every slot in `(after, until]`, oldest first (at most `limit`).
-    pub fn slots_between(&self, after: DateTime<Utc>, until: DateTime<Utc>, limit: usize) -> Vec<DateTime<Utc>> {
+    pub fn slots_between(
+        &self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Vec<DateTime<Utc>> {
         let mut slots = Vec::new();
         let mut cursor = after;
         while slots.len() < limit {
@@ -169,7 +179,9 @@ mod tests {
     use super::*;
 
     fn t(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     fn d(text: &str) -> NaiveDate {
@@ -189,10 +201,23 @@ mod tests {
     fn daily_slots_respect_start_and_an_exclusive_end() {
         let p = plan(Schedule::Daily, "09:30", "2026-12-01", Some("2026-12-04"));
         let slots = p.slots_between(t("2026-11-01T00:00:00Z"), t("2027-01-01T00:00:00Z"), 100);
-        assert_eq!(slots, [t("2026-12-01T09:30:00Z"), t("2026-12-02T09:30:00Z"), t("2026-12-03T09:30:00Z")]);
-        assert_eq!(p.latest_due(t("2026-12-02T09:29:59Z")), Some(t("2026-12-01T09:30:00Z")));
+        assert_eq!(
+            slots,
+            [
+                t("2026-12-01T09:30:00Z"),
+                t("2026-12-02T09:30:00Z"),
+                t("2026-12-03T09:30:00Z")
+            ]
+        );
+        assert_eq!(
+            p.latest_due(t("2026-12-02T09:29:59Z")),
+            Some(t("2026-12-01T09:30:00Z"))
+        );
         assert_eq!(p.latest_due(t("2026-12-01T09:00:00Z")), None);
-        assert_eq!(p.latest_due(t("2027-06-01T00:00:00Z")), Some(t("2026-12-03T09:30:00Z")));
+        assert_eq!(
+            p.latest_due(t("2027-06-01T00:00:00Z")),
+            Some(t("2026-12-03T09:30:00Z"))
+        );
     }
 
     #[test]
@@ -201,10 +226,18 @@ mod tests {
         let slots = p.slots_between(t("2027-01-01T00:00:00Z"), t("2027-05-01T00:00:00Z"), 100);
         assert_eq!(
             slots,
-            [t("2027-01-31T06:00:00Z"), t("2027-02-28T06:00:00Z"), t("2027-03-31T06:00:00Z"), t("2027-04-30T06:00:00Z")]
+            [
+                t("2027-01-31T06:00:00Z"),
+                t("2027-02-28T06:00:00Z"),
+                t("2027-03-31T06:00:00Z"),
+                t("2027-04-30T06:00:00Z")
+            ]
         );
         let leap = plan(Schedule::Monthly, "06:00", "2028-01-30", None);
-        assert_eq!(leap.next_after(t("2028-01-31T00:00:00Z")), Some(t("2028-02-29T06:00:00Z")));
+        assert_eq!(
+            leap.next_after(t("2028-01-31T00:00:00Z")),
+            Some(t("2028-02-29T06:00:00Z"))
+        );
     }
 
     #[test]
@@ -213,20 +246,47 @@ mod tests {
         let slots = p.slots_between(t("2026-12-01T00:00:00Z"), t("2026-12-03T00:00:00Z"), 100);
         assert_eq!(
             slots,
-            [t("2026-12-01T20:00:00Z"), t("2026-12-02T04:00:00Z"), t("2026-12-02T12:00:00Z"), t("2026-12-02T20:00:00Z")]
+            [
+                t("2026-12-01T20:00:00Z"),
+                t("2026-12-02T04:00:00Z"),
+                t("2026-12-02T12:00:00Z"),
+                t("2026-12-02T20:00:00Z")
+            ]
         );
-        let p = plan(Schedule::Every3Hours, "01:00", "2026-12-01", Some("2026-12-02"));
-        assert_eq!(p.slots_between(t("2026-11-30T00:00:00Z"), t("2026-12-05T00:00:00Z"), 100).len(), 8);
-        assert_eq!(p.latest_due(t("2026-12-01T23:59:00Z")), Some(t("2026-12-01T22:00:00Z")));
+        let p = plan(
+            Schedule::Every3Hours,
+            "01:00",
+            "2026-12-01",
+            Some("2026-12-02"),
+        );
+        assert_eq!(
+            p.slots_between(t("2026-11-30T00:00:00Z"), t("2026-12-05T00:00:00Z"), 100)
+                .len(),
+            8
+        );
+        assert_eq!(
+            p.latest_due(t("2026-12-01T23:59:00Z")),
+            Some(t("2026-12-01T22:00:00Z"))
+        );
     }
 
     #[test]
     fn weekly_keeps_the_start_weekday_and_once_runs_once() {
         let p = plan(Schedule::Weekly, "12:00", "2026-12-02", None);
         let slots = p.slots_between(t("2026-12-01T00:00:00Z"), t("2026-12-20T00:00:00Z"), 100);
-        assert_eq!(slots, [t("2026-12-02T12:00:00Z"), t("2026-12-09T12:00:00Z"), t("2026-12-16T12:00:00Z")]);
+        assert_eq!(
+            slots,
+            [
+                t("2026-12-02T12:00:00Z"),
+                t("2026-12-09T12:00:00Z"),
+                t("2026-12-16T12:00:00Z")
+            ]
+        );
         let once = plan(Schedule::Once, "08:00", "2026-12-24", None);
-        assert_eq!(once.slots_between(t("2026-01-01T00:00:00Z"), t("2030-01-01T00:00:00Z"), 100), [t("2026-12-24T08:00:00Z")]);
+        assert_eq!(
+            once.slots_between(t("2026-01-01T00:00:00Z"), t("2030-01-01T00:00:00Z"), 100),
+            [t("2026-12-24T08:00:00Z")]
+        );
         assert_eq!(once.next_after(t("2026-12-24T08:00:00Z")), None);
     }
 }

@@ -16,9 +16,16 @@ use crate::connections::probe::{self, ProbeSettings};
 
 /// Where files go, opened once per run.
 pub enum Destination {
-    Local { root: PathBuf },
-    Sftp { connection: probe::SftpConnection, base: String },
-    Store { store: Arc<dyn ObjectStore> },
+    Local {
+        root: PathBuf,
+    },
+    Sftp {
+        connection: probe::SftpConnection,
+        base: String,
+    },
+    Store {
+        store: Arc<dyn ObjectStore>,
+    },
 }
 
 /// Opens the destination of an account.
@@ -38,7 +45,13 @@ pub async fn open(
         Transport::Sftp => {
             let connection = probe::connect_sftp(credentials, host_key, settings.timeout)
                 .await
-                .map_err(|o| format!("{}: {}", o.failure.map_or("Failed", |c| c.title()), o.message))?;
+                .map_err(|o| {
+                    format!(
+                        "{}: {}",
+                        o.failure.map_or("Failed", |c| c.title()),
+                        o.message
+                    )
+                })?;
             let base = credentials
                 .get("base_folder")
                 .map(|b| b.trim().trim_end_matches('/').to_owned())
@@ -47,7 +60,8 @@ pub async fn open(
             Ok(Destination::Sftp { connection, base })
         }
         Transport::S3 | Transport::AzureBlob | Transport::Gcs => {
-            let (store, _) = probe::object_store_for(spec.transport, credentials, settings.timeout * 4)?;
+            let (store, _) =
+                probe::object_store_for(spec.transport, credentials, settings.timeout * 4)?;
             Ok(Destination::Store { store })
         }
         Transport::Http => Err("HTTP destinations receive requests, not files".into()),
@@ -82,11 +96,17 @@ impl Destination {
         match self {
             Destination::Local { root } => {
                 let target = root.join(remote);
-                let folder = target.parent().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
+                let folder = target
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| root.clone());
                 tokio::fs::create_dir_all(&folder)
                     .await
                     .map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
-                let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let name = target
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 let temporary = folder.join(format!(".{name}.part"));
                 tokio::fs::copy(local, &temporary)
                     .await
@@ -96,7 +116,11 @@ impl Destination {
                     .map_err(|e| format!("cannot rename into {}: {e}", target.display()))
             }
             Destination::Sftp { connection, base } => {
-                let full = if base.is_empty() { remote.to_owned() } else { format!("{base}/{remote}") };
+                let full = if base.is_empty() {
+                    remote.to_owned()
+                } else {
+                    format!("{base}/{remote}")
+                };
                 let (folder, name) = full.rsplit_once('/').unwrap_or(("", full.as_str()));
                 let sftp = &connection.sftp;
                 // Create each folder of the path; existing ones answer with an error we ignore.
@@ -110,9 +134,15 @@ impl Destination {
                         let _ = sftp.create_dir(path.clone()).await;
                     }
                 }
-                let prefix = if folder.is_empty() { String::new() } else { format!("{folder}/") };
+                let prefix = if folder.is_empty() {
+                    String::new()
+                } else {
+                    format!("{folder}/")
+                };
                 let temporary = format!("{prefix}.{name}.part");
-                let mut source = tokio::fs::File::open(local).await.map_err(|e| e.to_string())?;
+                let mut source = tokio::fs::File::open(local)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let mut file = sftp
                     .create(temporary.clone())
                     .await
@@ -123,11 +153,13 @@ impl Destination {
                     if n == 0 {
                         break;
                     }
-                    file.write_all(&buffer[..n])
-                        .await
-                        .map_err(|e| format!("writing {temporary} on the SFTP server failed: {e}"))?;
+                    file.write_all(&buffer[..n]).await.map_err(|e| {
+                        format!("writing {temporary} on the SFTP server failed: {e}")
+                    })?;
                 }
-                file.shutdown().await.map_err(|e| format!("closing {temporary} failed: {e}"))?;
+                file.shutdown()
+                    .await
+                    .map_err(|e| format!("closing {temporary} failed: {e}"))?;
                 if sftp.try_exists(full.clone()).await.unwrap_or(false) {
                     sftp.remove_file(full.clone())
                         .await
@@ -140,11 +172,16 @@ impl Destination {
             Destination::Store { store } => {
                 let path = object_store::path::Path::from(remote);
                 let mut writer = object_store::buffered::BufWriter::new(store.clone(), path);
-                let mut source = tokio::fs::File::open(local).await.map_err(|e| e.to_string())?;
+                let mut source = tokio::fs::File::open(local)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 tokio::io::copy(&mut source, &mut writer)
                     .await
                     .map_err(|e| format!("uploading {remote} failed: {e}"))?;
-                writer.shutdown().await.map_err(|e| format!("completing the upload of {remote} failed: {e}"))
+                writer
+                    .shutdown()
+                    .await
+                    .map_err(|e| format!("completing the upload of {remote} failed: {e}"))
             }
         }
     }

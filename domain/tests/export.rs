@@ -1,0 +1,596 @@
+//! The export engine end to end: runs claimed exactly once, files written to a landing zone, a
+//! real sshd and a real S3-compatible server, read back and checked against the mapping;
+//! gzip read back by an independent reader; incremental files; deduplication; splitting.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use chrono::{Duration, Utc};
+use domain::activation::{self, Activation, ExportMode, MappingRow, SegmentSchedule, SourceKind};
+use domain::catalog::spec::{Hashing, Schedule};
+use domain::connections::Connectors;
+use domain::connections::accounts::{self, AccountInput};
+use domain::connections::dataflows::{self, ConnectionInput};
+use domain::export::{runner, runs};
+use domain::testing;
+
+struct Flow {
+    db: testing::TestDb,
+    c: Connectors,
+    landing: tempfile::TempDir,
+    flow: String,
+    segment: String,
+}
+
+async fn connect(
+    db: testing::TestDb,
+    c: Connectors,
+    landing: tempfile::TempDir,
+    destination: &str,
+    account: &[(&str, &str)],
+    params: &[(&str, &str)],
+) -> Flow {
+    let acct = accounts::create(
+        &db.db,
+        &c,
+        &AccountInput {
+            destination_id: destination.into(),
+            name: "Account".into(),
+            values: account
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+            clear: BTreeSet::new(),
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let flow = dataflows::create(
+        &db.db,
+        &c,
+        &ConnectionInput {
+            destination_id: destination.into(),
+            account_id: acct.public_id,
+            name: "Flow".into(),
+            description: String::new(),
+            params: params
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+            marketing_actions: vec!["email_targeting".into()],
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let segment = domain::segments::service::list(&db.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name == "Gold and platinum members")
+        .unwrap()
+        .public_id;
+    Flow {
+        db,
+        c,
+        landing,
+        flow: flow.public_id,
+        segment,
+    }
+}
+
+async fn demo(profiles: u64) -> (testing::TestDb, Connectors, tempfile::TempDir) {
+    let db = testing::sqlite().await;
+    domain::profiles::demo::load(&db.db, profiles, domain::profiles::demo::DEFAULT_SEED)
+        .await
+        .unwrap();
+    let landing = tempfile::tempdir().unwrap();
+    let c = testing::connectors(landing.path());
+    (db, c, landing)
+}
+
+fn mapping() -> Vec<MappingRow> {
+    vec![
+        MappingRow {
+            kind: SourceKind::Identity,
+            source: "Email".into(),
+            target: "email".into(),
+            mandatory: true,
+            dedup_key: true,
+            transformation: Hashing::None,
+        },
+        MappingRow {
+            kind: SourceKind::Field,
+            source: "person.name.firstName".into(),
+            target: "first_name".into(),
+            mandatory: false,
+            dedup_key: false,
+            transformation: Hashing::None,
+        },
+        MappingRow {
+            kind: SourceKind::Field,
+            source: "loyalty.tier".into(),
+            target: "tier".into(),
+            mandatory: false,
+            dedup_key: false,
+            transformation: Hashing::None,
+        },
+    ]
+}
+
+async fn activate(f: &Flow, mode: ExportMode, schedule: Schedule, mapping: Vec<MappingRow>) {
+    let input = Activation {
+        segments: vec![SegmentSchedule {
+            segment_id: f.segment.clone(),
+            schedule,
+            mode,
+            time: Some("09:00".into()),
+            after_evaluation: false,
+            start_date: Utc::now().date_naive(),
+            end_date: None,
+            file_name: "gold_{segment_id}_{datetime}".into(),
+        }],
+        mapping,
+    };
+    activation::save(&f.db.db, &f.c, &f.flow, &input, true)
+        .await
+        .unwrap();
+}
+
+/// Runs every queued run with one worker; returns the finished runs, oldest first.
+async fn run_all(f: &Flow) -> Vec<domain::entities::dataflow_run::Model> {
+    while let Some(run) = runs::claim(&f.db.db, "test-worker", Duration::seconds(60), Utc::now())
+        .await
+        .unwrap()
+    {
+        runner::run_claimed(&f.db.db, &f.c, run, "test-worker", Duration::seconds(60))
+            .await
+            .unwrap();
+    }
+    let flow = activation::find_dataflow(&f.db.db, &f.flow).await.unwrap();
+    let mut all = runs::list(&f.db.db, flow.id, 100).await.unwrap();
+    all.reverse();
+    all
+}
+
+fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(root) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                found.extend(files_under(&path));
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+async fn expected_members(f: &Flow) -> usize {
+    // Members with an email and email consent: what the export should contain.
+    let members = domain::segments::service::sample_members(&f.db.db, &f.segment, 100_000)
+        .await
+        .unwrap();
+    members
+        .iter()
+        .filter(|p| {
+            p.identities.iter().any(|(ns, _)| ns == "Email")
+                && p.attributes
+                    .pointer("/consents/marketing/email/val")
+                    .and_then(|v| v.as_str())
+                    == Some("y")
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn a_run_writes_one_complete_csv_per_slot_with_a_manifest() {
+    let (db, c, landing) = demo(400).await;
+    let f = connect(
+        db,
+        c,
+        landing,
+        "local_folder",
+        &[],
+        &[("folder", "exports/{destination}"), ("csv_delimiter", ";")],
+    )
+    .await;
+    activate(&f, ExportMode::Full, Schedule::Daily, mapping()).await;
+    let queued = runs::enqueue_manual(&f.db.db, &f.flow, None).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    let done = run_all(&f).await;
+    assert_eq!(done.len(), 1);
+    let run = &done[0];
+    assert_eq!(run.status, "success", "{:?}", run.error);
+    assert_eq!(run.attempt, 1);
+
+    let files = files_under(f.landing.path());
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| {
+            p.strip_prefix(f.landing.path())
+                .unwrap()
+                .display()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with("exports/Local_folder__landing_zone_/gold_")),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.contains(".part")), "{names:?}");
+    let csv_path = files
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "csv"))
+        .unwrap();
+    let text = std::fs::read_to_string(csv_path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("email;first_name;tier"));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), expected_members(&f).await);
+    assert_eq!(rows.len() as i64, run.activated);
+    for row in &rows {
+        let cells: Vec<&str> = row.split(';').collect();
+        assert!(cells[0].contains('@'), "{row}");
+        assert!(cells[2] == "gold" || cells[2] == "platinum", "{row}");
+    }
+    let excluded: BTreeMap<String, i64> = serde_json::from_str(&run.excluded).unwrap();
+    assert_eq!(run.received, run.activated + excluded.values().sum::<i64>());
+    assert!(
+        excluded.get(runner::NO_CONSENT).copied().unwrap_or(0) > 0,
+        "{excluded:?}"
+    );
+
+    // The manifest names the file with its rows, size and checksum.
+    let manifest_path = files
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with(".manifest.json"))
+        .unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(manifest_path).unwrap()).unwrap();
+    let bytes = std::fs::read(csv_path).unwrap();
+    use sha2::Digest;
+    assert_eq!(
+        manifest["files"][0]["sha256"],
+        format!("{:x}", sha2::Sha256::digest(&bytes))
+    );
+    assert_eq!(manifest["files"][0]["bytes"], bytes.len());
+    assert_eq!(manifest["files"][0]["rows"], rows.len());
+
+    // "Why was this profile not exported?"
+    let members = domain::segments::service::sample_members(&f.db.db, &f.segment, 100_000)
+        .await
+        .unwrap();
+    let refused = members
+        .iter()
+        .find(|p| {
+            p.attributes
+                .pointer("/consents/marketing/email/val")
+                .and_then(|v| v.as_str())
+                != Some("y")
+                && p.identities.iter().any(|(ns, _)| ns == "CRMID")
+        })
+        .unwrap();
+    let crm = refused
+        .identities
+        .iter()
+        .find(|(ns, _)| ns == "CRMID")
+        .unwrap()
+        .1
+        .clone();
+    let answer = runs::why_excluded(&f.db.db, run, "CRMID", &crm)
+        .await
+        .unwrap();
+    assert_eq!(
+        answer,
+        runs::Explanation::Excluded(runner::NO_CONSENT.into())
+    );
+}
+
+#[tokio::test]
+async fn the_scheduler_creates_each_slot_once_and_a_lost_lease_is_retried() {
+    let (db, c, landing) = demo(100).await;
+    let f = connect(db, c, landing, "local_folder", &[], &[]).await;
+    activate(&f, ExportMode::Full, Schedule::Daily, mapping()).await;
+    // Today's 09:00 slot is due only after 09:00 and after activation: ask for tomorrow noon.
+    let later = Utc::now() + Duration::days(1);
+    let noon = later.date_naive().and_hms_opt(12, 0, 0).unwrap().and_utc();
+    assert_eq!(runs::enqueue_due(&f.db.db, noon).await.unwrap(), 1);
+    assert_eq!(
+        runs::enqueue_due(&f.db.db, noon).await.unwrap(),
+        0,
+        "the same slot twice"
+    );
+    // Two workers race: one claim each at most.
+    let (a, b) = tokio::join!(
+        runs::claim(&f.db.db, "worker-a", Duration::seconds(30), Utc::now()),
+        runs::claim(&f.db.db, "worker-b", Duration::seconds(30), Utc::now()),
+    );
+    let claimed: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
+    assert_eq!(claimed.len(), 1);
+    // The worker dies; once its lease expires another takes the run over.
+    assert!(
+        runs::claim(&f.db.db, "worker-c", Duration::seconds(30), Utc::now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let retaken = runs::claim(
+        &f.db.db,
+        "worker-c",
+        Duration::seconds(30),
+        Utc::now() + Duration::seconds(31),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(retaken.id, claimed[0].id);
+    assert_eq!(retaken.attempt, 2);
+    runner::run_claimed(&f.db.db, &f.c, retaken, "worker-c", Duration::seconds(30))
+        .await
+        .unwrap();
+    let run = runs::find(&f.db.db, &claimed[0].public_id).await.unwrap();
+    assert_eq!(run.status, "success");
+    // The dead worker cannot finish it any more.
+    assert!(
+        !runs::renew(
+            &f.db.db,
+            run.id,
+            &claimed[0].lease_owner.clone().unwrap(),
+            Utc::now()
+        )
+        .await
+        .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn gzip_json_lines_read_back_with_an_independent_reader() {
+    let (db, c, landing) = demo(200).await;
+    let f = connect(
+        db,
+        c,
+        landing,
+        "local_folder",
+        &[],
+        &[("format", "jsonl"), ("compression", "gzip")],
+    )
+    .await;
+    activate(&f, ExportMode::Full, Schedule::Daily, mapping()).await;
+    runs::enqueue_manual(&f.db.db, &f.flow, None).await.unwrap();
+    let run = run_all(&f).await.pop().unwrap();
+    assert_eq!(run.status, "success", "{:?}", run.error);
+    let file = files_under(f.landing.path())
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(".jsonl.gz"))
+        .unwrap();
+    // Python's gzip module, not the crate that wrote it.
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import gzip,sys; sys.stdout.write(gzip.open(sys.argv[1], 'rt').read())",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len() as i64, run.activated);
+    assert!(
+        records
+            .iter()
+            .all(|r| r["email"].as_str().is_some_and(|e| e.contains('@')))
+    );
+}
+
+#[tokio::test]
+async fn incremental_files_carry_exactly_who_entered_and_who_left() {
+    let (db, c, landing) = demo(300).await;
+    let f = connect(db, c, landing, "local_folder", &[], &[]).await;
+    activate(&f, ExportMode::Incremental, Schedule::Daily, mapping()).await;
+    runs::enqueue_manual(&f.db.db, &f.flow, None).await.unwrap();
+    let first = run_all(&f).await.pop().unwrap();
+    assert_eq!(first.status, "success", "{:?}", first.error);
+    assert_eq!(
+        first.activated as usize,
+        expected_members(&f).await,
+        "the first incremental is a backfill"
+    );
+
+    // Two members leave the segment, one joins; re-evaluate.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let members = domain::segments::service::sample_members(&f.db.db, &f.segment, 100_000)
+        .await
+        .unwrap();
+    let consenting = |p: &domain::profiles::store::StoredProfile| {
+        p.attributes
+            .pointer("/consents/marketing/email/val")
+            .and_then(|v| v.as_str())
+            == Some("y")
+            && p.identities.iter().any(|(ns, _)| ns == "Email")
+    };
+    let leaving: Vec<i64> = members
+        .iter()
+        .filter(|p| consenting(p))
+        .take(2)
+        .map(|p| p.id)
+        .collect();
+    let backend = f.db.db.get_database_backend();
+    use sea_orm::ConnectionTrait;
+    for id in &leaving {
+        f.db.db.execute_raw(sea_orm::Statement::from_sql_and_values(backend,
+            r#"UPDATE profiles SET attributes = json_set(attributes, '$.loyalty.tier', 'bronze') WHERE id = ?"#, [(*id).into()])).await.unwrap();
+        f.db.db
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                backend,
+                r#"UPDATE profiles SET attributes_jsonb = jsonb(attributes) WHERE id = ?"#,
+                [(*id).into()],
+            ))
+            .await
+            .ok();
+    }
+    domain::segments::service::evaluate(&f.db.db, &f.segment, Utc::now())
+        .await
+        .unwrap();
+    runs::enqueue_manual(&f.db.db, &f.flow, None).await.unwrap();
+    let second = run_all(&f).await.pop().unwrap();
+    assert_eq!(second.status, "success", "{:?}", second.error);
+    let file = files_under(f.landing.path())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+        .max_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap())
+        .unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("email,first_name,tier,segment_membership_status")
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(rows.iter().all(|r| r.ends_with(",exited")), "{text}");
+}
+
+#[tokio::test]
+async fn deduplication_keeps_the_latest_record_per_key() {
+    let (db, c, landing) = demo(300).await;
+    let f = connect(db, c, landing, "local_folder", &[], &[]).await;
+    let by_tier = vec![
+        MappingRow {
+            kind: SourceKind::Field,
+            source: "loyalty.tier".into(),
+            target: "tier".into(),
+            mandatory: true,
+            dedup_key: true,
+            transformation: Hashing::None,
+        },
+        MappingRow {
+            kind: SourceKind::Field,
+            source: "person.name.firstName".into(),
+            target: "first_name".into(),
+            mandatory: false,
+            dedup_key: false,
+            transformation: Hashing::None,
+        },
+    ];
+    activate(&f, ExportMode::Full, Schedule::Daily, by_tier).await;
+    runs::enqueue_manual(&f.db.db, &f.flow, None).await.unwrap();
+    let run = run_all(&f).await.pop().unwrap();
+    assert_eq!(run.status, "success", "{:?}", run.error);
+    assert_eq!(run.activated, 2, "one row for gold, one for platinum");
+    let excluded: BTreeMap<String, i64> = serde_json::from_str(&run.excluded).unwrap();
+    assert!(excluded[runner::DUPLICATE] > 0);
+}
+
+#[tokio::test]
+async fn exports_land_on_a_real_sshd() {
+    let Some(server) = testing::service(&[
+        "FERRY_TEST_SFTP_HOST",
+        "FERRY_TEST_SFTP_PORT",
+        "FERRY_TEST_SFTP_USER",
+        "FERRY_TEST_SFTP_KEY",
+        "FERRY_TEST_SFTP_FOLDER",
+    ]) else {
+        return;
+    };
+    let [host, port, user, key_file, folder] = &server[..] else {
+        unreachable!()
+    };
+    let key = std::fs::read_to_string(key_file).unwrap();
+    let (db, c, landing) = demo(200).await;
+    let unique = format!("run-{}", uuid::Uuid::new_v4().simple());
+    let f = connect(
+        db,
+        c,
+        landing,
+        "sftp",
+        &[
+            ("host", host),
+            ("port", port),
+            ("username", user),
+            ("private_key", &key),
+            ("base_folder", folder),
+        ],
+        &[("folder", &format!("{unique}/{{destination}}"))],
+    )
+    .await;
+    activate(&f, ExportMode::Full, Schedule::Daily, mapping()).await;
+    runs::enqueue_manual(&f.db.db, &f.flow, None).await.unwrap();
+    let run = run_all(&f).await.pop().unwrap();
+    assert_eq!(run.status, "success", "{:?}", run.error);
+    let files = files_under(&Path::new(folder).join(&unique));
+    assert_eq!(files.len(), 2, "{files:?}");
+    let csv = files
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "csv"))
+        .unwrap();
+    let text = std::fs::read_to_string(csv).unwrap();
+    assert_eq!(text.lines().next(), Some("email,first_name,tier"));
+    assert_eq!(text.lines().count() as i64 - 1, run.activated);
+}
+
+#[tokio::test]
+async fn exports_land_on_a_real_s3_server() {
+    let Some(server) = testing::service(&[
+        "FERRY_TEST_S3_ENDPOINT",
+        "FERRY_TEST_S3_ACCESS_KEY",
+        "FERRY_TEST_S3_SECRET_KEY",
+        "FERRY_TEST_S3_BUCKET",
+        "FERRY_TEST_S3_ROOT",
+    ]) else {
+        return;
+    };
+    let [endpoint, access, secret, bucket, root] = &server[..] else {
+        unreachable!()
+    };
+    let (db, c, landing) = demo(200).await;
+    let unique = format!("run-{}", uuid::Uuid::new_v4().simple());
+    let f = connect(
+        db,
+        c,
+        landing,
+        "amazon_s3",
+        &[
+            ("access_key_id", access),
+            ("secret_access_key", secret),
+            ("bucket", bucket),
+            ("endpoint", endpoint),
+        ],
+        &[("folder", &unique), ("compression", "gzip")],
+    )
+    .await;
+    activate(&f, ExportMode::Full, Schedule::Daily, mapping()).await;
+    runs::enqueue_manual(&f.db.db, &f.flow, None).await.unwrap();
+    let run = run_all(&f).await.pop().unwrap();
+    assert_eq!(run.status, "success", "{:?}", run.error);
+    let files = files_under(&Path::new(root).join(bucket).join(&unique));
+    let gz = files
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with(".csv.gz"))
+        .expect("the export object");
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import gzip,sys; sys.stdout.write(gzip.open(sys.argv[1], 'rt').read())",
+        ])
+        .arg(gz)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(text.lines().count() as i64 - 1, run.activated);
+}
