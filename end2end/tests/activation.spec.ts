@@ -1,3 +1,5 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { Page } from '@playwright/test';
 import { test, expect, signIn, waitForHydration } from './fixtures';
 
@@ -197,3 +199,76 @@ async function segmentId(page: Page, name: string): Promise<string> {
   const list = await response.json();
   return list.segments.find((s: { name: string }) => s.name === name).id;
 }
+
+/** As the administrator: activate one demo segment to a dataflow with an email mapping. */
+async function activateGold(page: Page, flowId: string) {
+  const saved = await page.request.post('/api/activation/save', {
+    form: {
+      dataflow_id: flowId,
+      'activation[segments][0][segment_id]': await segmentId(page, 'Gold and platinum members'),
+      'activation[segments][0][schedule]': 'daily',
+      'activation[segments][0][mode]': 'full',
+      'activation[segments][0][time]': '23:59',
+      'activation[segments][0][start_date]': '2030-01-01',
+      'activation[segments][0][file_name]': 'gold_{segment_id}_{datetime}',
+      'activation[mapping][0][kind]': 'identity',
+      'activation[mapping][0][source]': 'Email',
+      'activation[mapping][0][target]': 'email',
+      'activation[mapping][1][kind]': 'field',
+      'activation[mapping][1][source]': 'loyalty.tier',
+      'activation[mapping][1][target]': 'tier',
+    },
+  });
+  expect(saved.status(), await saved.text()).toBe(200);
+}
+
+test('an activator exports files now to a Local folder and an SFTP dataflow and sees the runs succeed', async ({ page, consoleErrors }) => {
+  test.skip(!process.env.FERRY_TEST_SFTP_HOST && !process.env.FERRY_REQUIRE_TEST_SERVICES, 'no test sshd (run through .ci/test)');
+  const stamp = Date.now();
+  const localFlow = await connectLocalFolder(page, `Local export ${stamp}`);
+  await activateGold(page, localFlow);
+  const account = await page.request.post('/api/accounts/create', {
+    form: {
+      destination_id: 'sftp',
+      name: `sshd ${stamp}`,
+      'values[host]': process.env.FERRY_TEST_SFTP_HOST!,
+      'values[port]': process.env.FERRY_TEST_SFTP_PORT!,
+      'values[username]': process.env.FERRY_TEST_SFTP_USER!,
+      'values[private_key]': readFileSync(process.env.FERRY_TEST_SFTP_KEY!, 'utf8'),
+      'values[base_folder]': process.env.FERRY_TEST_SFTP_FOLDER!,
+    },
+  });
+  expect(account.status(), await account.text()).toBe(200);
+  const sftp = await page.request.post('/api/connections/create', {
+    form: { destination_id: 'sftp', account_id: (await account.json()).id, name: `SFTP export ${stamp}`, 'params[folder]': `e2e-${stamp}`, 'marketing_actions[0]': 'email_targeting' },
+  });
+  expect(sftp.status(), await sftp.text()).toBe(200);
+  const sftpFlow = (await sftp.json()).id;
+  await activateGold(page, sftpFlow);
+  const email = `exporter-${stamp}@example.com`;
+  await createUser(page, email, 'Activator');
+  await signOut(page);
+
+  await signIn(page, email, password);
+  for (const flow of [localFlow, sftpFlow]) {
+    await page.goto(`/destinations/dataflows/${flow}`);
+    await waitForHydration(page);
+    await page.getByRole('button', { name: 'Export Gold and platinum members now' }).click();
+    await expect(page.getByText('1 run queued.')).toBeVisible();
+    await page.getByRole('link', { name: 'Runs' }).click();
+    const run = page.getByRole('table', { name: 'Runs' }).getByRole('row').nth(1);
+    await expect(run.getByTestId('run-status')).toHaveText('success', { timeout: 20_000 });
+    await run.getByRole('link').click();
+    await expect(page.getByTestId('run-status')).toHaveText('success');
+    const activated = Number(await page.getByTestId('run-activated').textContent());
+    const received = Number(await page.getByTestId('run-received').textContent());
+    expect(activated).toBeGreaterThan(0);
+    expect(received).toBeGreaterThanOrEqual(activated);
+    await expect(page.getByRole('table', { name: 'Files' })).toContainText(/gold_.*\.csv/);
+  }
+  // The SFTP server holds the file.
+  const folder = join(process.env.FERRY_TEST_SFTP_FOLDER!, `e2e-${stamp}`);
+  const names = readdirSync(folder);
+  expect(names.filter((n) => n.endsWith('.csv'))).toHaveLength(1);
+  expect(names.filter((n) => n.endsWith('.part'))).toHaveLength(0);
+});

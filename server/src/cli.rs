@@ -140,6 +140,7 @@ async fn serve(config: Config) -> Result<(), StartupError> {
     };
     startup::spawn_session_sweeper(db.clone());
     startup::spawn_segment_scheduler(db.clone());
+    startup::spawn_exports(db.clone(), state.connectors.clone(), config.export_workers);
     let result = startup::serve(listener, state, config.sessions, shutdown).await;
     db.close().await.ok();
     result

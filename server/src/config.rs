@@ -52,6 +52,8 @@ pub struct Config {
     pub secret_key: Option<String>,
     /// Where local-folder destinations write (FERRY_LANDING_ZONE).
     pub landing_zone: PathBuf,
+    /// How many export runs this process works on at once (FERRY_EXPORT_WORKERS).
+    pub export_workers: usize,
 }
 
 /// Uploads are capped at this many megabytes unless FERRY_IMPORT_MAX_MB says otherwise.
@@ -151,6 +153,18 @@ impl Config {
                     value,
                 })?;
         }
+        if let Some(value) = var("FERRY_EXPORT_WORKERS") {
+            config.export_workers = value
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=64).contains(n))
+                .ok_or(ConfigError::Invalid {
+                    name: "FERRY_EXPORT_WORKERS",
+                    expected: "a whole number from 1 to 64",
+                    value,
+                })?;
+        }
         config.destinations_dir = var("FERRY_DESTINATIONS_DIR").map(PathBuf::from);
         config.secret_key = var("FERRY_SECRET_KEY");
         if let Some(dir) = var("FERRY_LANDING_ZONE") {
@@ -240,6 +254,7 @@ impl Config {
             base_urls: std::collections::BTreeMap::new(),
             secret_key: None,
             landing_zone: data_dir.join("landing"),
+            export_workers: 2,
             data_dir,
         })
     }

@@ -159,3 +159,58 @@ pub fn spawn_session_sweeper(db: DatabaseConnection) {
         }
     });
 }
+
+/// How long a worker holds a run before another may take it over (renewed while working).
+const RUN_LEASE_SECONDS: i64 = 60;
+
+/// Starts the export scheduler (due slots become runs every 30 s) and `workers` workers that
+/// claim runs and export them. Several server processes on one database share the queue.
+pub fn spawn_exports(
+    db: DatabaseConnection,
+    connectors: domain::connections::Connectors,
+    workers: usize,
+) {
+    let scheduler = db.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+        loop {
+            tick.tick().await;
+            match domain::export::runs::enqueue_due(&scheduler, chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(runs = n, "export slots due"),
+                Err(error) => tracing::warn!(%error, "could not look for due export slots"),
+            }
+        }
+    });
+    let process = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+    for worker in 0..workers {
+        let (db, connectors) = (db.clone(), connectors.clone());
+        let owner = format!("{process}-{worker}");
+        tokio::spawn(async move {
+            let lease = chrono::Duration::seconds(RUN_LEASE_SECONDS);
+            loop {
+                match domain::export::runs::claim(&db, &owner, lease, chrono::Utc::now()).await {
+                    Ok(Some(run)) => {
+                        tracing::info!(run = %run.public_id, attempt = run.attempt, "export run started");
+                        if let Err(error) = domain::export::runner::run_claimed(
+                            &db,
+                            &connectors,
+                            run,
+                            &owner,
+                            lease,
+                        )
+                        .await
+                        {
+                            tracing::warn!(%error, "could not record an export run");
+                        }
+                    }
+                    Ok(None) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+                    Err(error) => {
+                        tracing::warn!(%error, "could not claim an export run");
+                        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    }
+                }
+            }
+        });
+    }
+}

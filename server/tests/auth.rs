@@ -279,6 +279,32 @@ fn requirements() -> BTreeMap<&'static str, Requirement> {
             ),
         ),
         (
+            "/api/dataflows/run-now",
+            (
+                Some(
+                    "destinations.manage|destinations.activate|destinations.activate_without_mapping",
+                ),
+                &[("dataflow_id", "none")][..],
+                MISSING,
+            ),
+        ),
+        (
+            "/api/runs/list",
+            (DESTINATIONS_VIEW, &[("dataflow_id", "none")][..], MISSING),
+        ),
+        (
+            "/api/runs/get",
+            (DESTINATIONS_VIEW, &[("run_id", "none")][..], MISSING),
+        ),
+        (
+            "/api/runs/why",
+            (
+                Some("profiles.view"),
+                &[("run_id", "none"), ("namespace", "Email"), ("value", "x")][..],
+                MISSING,
+            ),
+        ),
+        (
             "/api/dataflows/get",
             (DESTINATIONS_VIEW, &[("dataflow_id", "none")][..], MISSING),
         ),

@@ -131,6 +131,8 @@ pub struct DataflowRow {
     pub enabled: bool,
     /// How many segments are activated.
     pub segments: u64,
+    /// The latest run's status and time.
+    pub last_run: Option<(String, String)>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -319,6 +321,7 @@ mod convert {
             marketing_actions: d.marketing_actions,
             enabled: d.enabled,
             segments: d.segments,
+            last_run: d.last_run.map(|(status, at)| (status, time(at))),
             created_at: time(d.created_at),
             updated_at: time(d.updated_at),
         }

@@ -5,6 +5,7 @@ pub mod activation;
 pub mod admin;
 pub mod destinations;
 pub mod profiles;
+pub mod runs;
 pub mod schema;
 pub mod segments;
 pub mod system;

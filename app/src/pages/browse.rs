@@ -9,6 +9,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::activation::{DeleteDataflow, SetDataflowEnabled};
 use crate::api::destinations::{DataflowRow, list_dataflows};
+use crate::api::runs::RunNow;
 use crate::components::feedback::{ErrorAlert, Loading};
 
 const COLUMNS: [(&str, &str); 7] = [
@@ -44,6 +45,7 @@ pub fn BrowsePage() -> impl IntoView {
     let destination = move || Some(param("destination")).filter(|d| !d.is_empty());
     let toggle = ServerAction::<SetDataflowEnabled>::new();
     let delete = ServerAction::<DeleteDataflow>::new();
+    let run_now = ServerAction::<RunNow>::new();
     let data = Resource::new(
         move || {
             (
@@ -71,6 +73,7 @@ pub fn BrowsePage() -> impl IntoView {
         </form>
         {move || toggle.value().get().and_then(Result::err).map(|error| view! { <ErrorAlert error /> })}
         {move || delete.value().get().and_then(Result::err).map(|error| view! { <ErrorAlert error /> })}
+        {move || run_now.value().get().and_then(Result::err).map(|error| view! { <ErrorAlert error /> })}
         <Transition fallback=Loading>
             {move || data.get().map(|result| {
                 match result {
@@ -95,7 +98,7 @@ pub fn BrowsePage() -> impl IntoView {
                                 <div class="card empty-state"><p>"No dataflows match. Set up a destination from the "<a href="/destinations/catalog">"catalog"</a>"."</p></div>
                             }.into_any();
                         }
-                        view! { <DataflowTable rows key descending can_manage can_activate can_toggle toggle delete /> }.into_any()
+                        view! { <DataflowTable rows key descending can_manage can_activate can_toggle toggle delete run_now /> }.into_any()
                     }
                 }
             })}
@@ -113,6 +116,7 @@ fn DataflowTable(
     can_toggle: bool,
     toggle: ServerAction<SetDataflowEnabled>,
     delete: ServerAction<DeleteDataflow>,
+    run_now: ServerAction<RunNow>,
 ) -> impl IntoView {
     let query = use_query_map();
     let current = if key.is_empty() {
@@ -162,7 +166,7 @@ fn DataflowTable(
                 </thead>
                 <tbody>
                     {rows.into_iter().map(|d| {
-                        let (id, edit_id, delete_id) = (d.id.clone(), d.id.clone(), d.id.clone());
+                        let (id, edit_id, delete_id, run_id) = (d.id.clone(), d.id.clone(), d.id.clone(), d.id.clone());
                         view! {
                             <tr data-dataflow=d.id.clone()>
                                 <td><a href=format!("/destinations/dataflows/{}", d.id)><strong>{d.name.clone()}</strong></a><br /><span class="muted">{d.description.clone()}</span></td>
@@ -172,13 +176,19 @@ fn DataflowTable(
                                 <td>{d.segments}</td>
                                 <td class="nowrap">{d.created_at.clone()}</td>
                                 <td>{if d.enabled { view! { <span class="badge badge-allowed">"Enabled"</span> } } else { view! { <span class="badge">"Disabled"</span> } }}</td>
-                                <td class="muted">"—"</td>
+                                <td class="nowrap">{d.last_run.clone().map_or_else(|| view! { <span class="muted">"never"</span> }.into_any(), |(status, at)| { let class = format!("badge run-{status}"); view! { <span class=class>{status}</span>" "<span class="muted">{at}</span> }.into_any() })}</td>
                                 <td class="row-actions">
                                     {can_toggle.then(|| view! {
                                         <ActionForm action=toggle attr:class="inline-form">
                                             <input type="hidden" name="dataflow_id" value=id.clone() />
                                             <input type="hidden" name="enabled" value=(!d.enabled).to_string() />
                                             <button type="submit" class="button small secondary">{if d.enabled { "Disable" } else { "Enable" }}</button>
+                                        </ActionForm>
+                                    })}
+                                    {(can_activate && d.segments > 0).then(|| view! {
+                                        <ActionForm action=run_now attr:class="inline-form">
+                                            <input type="hidden" name="dataflow_id" value=run_id.clone() />
+                                            <button type="submit" class="button small secondary">"Run now"</button>
                                         </ActionForm>
                                     })}
                                     {can_activate.then(|| view! {

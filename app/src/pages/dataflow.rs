@@ -8,8 +8,10 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use crate::api::activation::{
     DataflowDetail, RemoveDataflowSegment, SetDataflowEnabled, get_dataflow,
 };
+use crate::api::runs::RunNow;
 use crate::components::feedback::{ErrorAlert, Loading};
 use crate::components::forms::use_hydrated;
+use crate::pages::runs::RunsTable;
 
 /// `/destinations/dataflows/{id}[?tab=runs]`.
 #[component]
@@ -55,6 +57,8 @@ fn DataflowView(
     let enabled = flow.enabled;
     let base = format!("/destinations/dataflows/{}", flow.id);
     let params: Vec<(String, String)> = flow.params.clone().into_iter().collect();
+    let run_now = ServerAction::<RunNow>::new();
+    let segments_count = segments.len();
     view! {
         <header class="page-header with-actions">
             <div>
@@ -63,6 +67,15 @@ fn DataflowView(
             </div>
             <div class="form-actions">
                 {can_activate.then(|| view! { <a class="button" href=format!("{base}/activate")>{if segments.is_empty() { "Activate segments" } else { "Edit activation" }}</a> })}
+                {(can_activate || can_toggle).then(|| {
+                    let id = id.clone();
+                    view! {
+                        <button type="button" class="button secondary" disabled=move || !hydrated.get() || run_now.pending().get() || segments_count == 0
+                            on:click=move |_| { run_now.dispatch(RunNow { dataflow_id: id.clone(), segment_id: None }); }>
+                            "Run now"
+                        </button>
+                    }
+                })}
                 {can_toggle.then(|| {
                     let id = id.clone();
                     view! {
@@ -82,6 +95,7 @@ fn DataflowView(
                 <div><dt>"Destination"</dt><dd>{flow.destination_name.clone()}</dd></div>
                 <div><dt>"Account"</dt><dd>{flow.account_name.clone()}{flow.account_user.clone().map(|u| format!(" ({u})"))}</dd></div>
                 <div><dt>"Created"</dt><dd>{flow.created_at.clone()}</dd></div>
+                <div><dt>"Last run"</dt><dd>{flow.last_run.clone().map_or_else(|| "never".to_owned(), |(status, at)| format!("{status}, {at}"))}</dd></div>
                 <div><dt>"Marketing actions"</dt><dd>{if flow.marketing_actions.is_empty() { "none".to_owned() } else { flow.marketing_actions.join(", ") }}</dd></div>
                 {params.into_iter().map(|(k, v)| view! { <div><dt>{k}</dt><dd><code>{v}</code></dd></div> }).collect_view()}
             </dl>
@@ -90,9 +104,20 @@ fn DataflowView(
             <a href=base.clone() aria-current=move || (!runs_tab()).then_some("page")>"Activation data"</a>
             <a href=format!("{base}?tab=runs") aria-current=move || runs_tab().then_some("page")>"Runs"</a>
         </nav>
-        <Show when=move || !runs_tab() fallback=|| view! {
-            <div class="card empty-state"><p>"No runs yet. Runs appear here once the export engine exports this dataflow."</p></div>
-        }>
+        {
+            let runs_id = id.clone();
+            let refresh = Signal::derive(move || run_now.version().get());
+            view! {
+                {move || run_now.value().get().map(|result| match result {
+                    Ok(n) => view! { <p class="notice" role="status">{format!("{n} run{} queued. Follow {} in the Runs tab.", if n == 1 { "" } else { "s" }, if n == 1 { "it" } else { "them" })}</p> }.into_any(),
+                    Err(error) => view! { <ErrorAlert error /> }.into_any(),
+                })}
+                <Show when=runs_tab>
+                    <RunsTable dataflow_id=runs_id.clone() refresh />
+                </Show>
+            }
+        }
+        <Show when=move || !runs_tab()>
             {
                 let segments = segments.clone();
                 let mapping = mapping.clone();
@@ -122,7 +147,15 @@ fn DataflowView(
                                                     <td class="nowrap">{s.start_date.clone()}</td>
                                                     <td class="nowrap">{if s.end_date.is_empty() { "—".to_owned() } else { s.end_date.clone() }}</td>
                                                     <td><code>{s.file_name.clone()}</code></td>
-                                                    <td>{can_activate.then(|| view! {
+                                                    <td class="row-actions">{can_activate.then(|| view! {
+                                                        <button type="button" class="button small secondary" disabled=move || !hydrated.get()
+                                                            aria-label=format!("Export {} now", s.name)
+                                                            on:click={
+                                                                let (dataflow_id, segment_id) = (dataflow_id.clone(), segment_id.clone());
+                                                                move |_| { run_now.dispatch(RunNow { dataflow_id: dataflow_id.clone(), segment_id: Some(segment_id.clone()) }); }
+                                                            }>
+                                                            "Export file now"
+                                                        </button>
                                                         <button type="button" class="button small secondary" disabled=move || !hydrated.get()
                                                             aria-label=format!("Remove {}", s.name)
                                                             on:click=move |_| { remove.dispatch(RemoveDataflowSegment { dataflow_id: dataflow_id.clone(), segment_id: segment_id.clone() }); }>

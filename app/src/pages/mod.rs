@@ -14,5 +14,6 @@ pub mod home;
 pub mod import;
 pub mod login;
 pub mod not_found;
+pub mod runs;
 pub mod schema;
 pub mod segments;

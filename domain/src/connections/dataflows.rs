@@ -49,6 +49,8 @@ pub struct DataflowView {
     pub enabled: bool,
     /// How many segments are activated to it.
     pub segments: u64,
+    /// The status and start (or creation) time of its latest run.
+    pub last_run: Option<(String, DateTime<Utc>)>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -308,6 +310,7 @@ fn to_views(
                     .unwrap_or_default(),
                 enabled: flow.status == "enabled",
                 segments: segment_counts.get(&flow.id).copied().unwrap_or(0),
+                last_run: None,
                 updated_at: flow.updated_at,
                 public_id: flow.public_id,
                 name: flow.name,
@@ -368,7 +371,13 @@ pub async fn get(
         .all(db)
         .await?;
     let counts = segment_counts(db).await?;
-    Ok(to_views(connectors, vec![flow], &accounts, &counts).remove(0))
+    let latest = crate::export::runs::latest_by_dataflow(db).await?;
+    let last_run = latest
+        .get(&flow.id)
+        .map(|r| (r.status.clone(), r.started_at.unwrap_or(r.created_at)));
+    let mut view = to_views(connectors, vec![flow], &accounts, &counts).remove(0);
+    view.last_run = last_run;
+    Ok(view)
 }
 
 /// Enables or disables a dataflow. Enabling needs at least one activated segment.

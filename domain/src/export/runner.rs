@@ -73,9 +73,12 @@ impl<W: Write + Send> Sink for flate2::write::GzEncoder<Counting<W>> {
 }
 
 enum Part {
-    Csv(csv::Writer<Box<dyn Sink>>),
+    Csv(Box<csv::Writer<Box<dyn Sink>>>),
     Lines(Box<dyn Sink>),
 }
+
+/// The part being written: writer, local path, file name, rows so far, size and checksum.
+type OpenPart = (Part, PathBuf, String, u64, Arc<Mutex<(Sha256, u64)>>);
 
 /// Writes rows into numbered part files (`name`, `name_2`, …) of at most `max_rows` rows.
 struct Files {
@@ -87,7 +90,7 @@ struct Files {
     max_rows: u64,
     header: Vec<String>,
     done: Vec<(PathBuf, FileRecord)>,
-    current: Option<(Part, PathBuf, String, u64, Arc<Mutex<(Sha256, u64)>>)>,
+    current: Option<OpenPart>,
 }
 
 #[derive(Clone)]
@@ -143,7 +146,7 @@ impl Files {
                         .write_record(&self.header)
                         .map_err(std::io::Error::other)?;
                 }
-                Part::Csv(writer)
+                Part::Csv(Box::new(writer))
             }
             None => Part::Lines(sink),
         };

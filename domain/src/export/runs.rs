@@ -477,3 +477,16 @@ pub enum Explanation {
     NotInSegment,
     RunNotFinished,
 }
+
+/// The dataflow a run belongs to, unless it was deleted since.
+///
+/// # Errors
+/// Database failures.
+pub async fn dataflow_of(
+    db: &DatabaseConnection,
+    run: &dataflow_run::Model,
+) -> Result<Option<dataflow::Model>> {
+    Ok(dataflow::Entity::find_by_id(run.dataflow_id)
+        .one(db)
+        .await?)
+}

@@ -20,7 +20,7 @@ pub enum Destination {
         root: PathBuf,
     },
     Sftp {
-        connection: probe::SftpConnection,
+        connection: Box<probe::SftpConnection>,
         base: String,
     },
     Store {
@@ -57,7 +57,10 @@ pub async fn open(
                 .map(|b| b.trim().trim_end_matches('/').to_owned())
                 .filter(|b| !b.is_empty() && b != ".")
                 .unwrap_or_default();
-            Ok(Destination::Sftp { connection, base })
+            Ok(Destination::Sftp {
+                connection: Box::new(connection),
+                base,
+            })
         }
         Transport::S3 | Transport::AzureBlob | Transport::Gcs => {
             let (store, _) =

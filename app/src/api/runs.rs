@@ -1,0 +1,204 @@
+//! Export runs: "run now" and "export file now" (activators and managers), the runs of a
+//! dataflow and one run's details (destinations.view), and why a profile was not exported
+//! (destinations.view with profiles.view).
+
+use std::collections::BTreeMap;
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// A run as lists show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRow {
+    pub id: String,
+    pub segment_name: String,
+    pub slot: String,
+    /// scheduled or manual.
+    pub trigger: String,
+    /// queued, running, success, partial or failed.
+    pub status: String,
+    pub attempt: i32,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub received: i64,
+    pub activated: i64,
+    pub excluded: BTreeMap<String, i64>,
+    pub failed: BTreeMap<String, i64>,
+    /// (name, rows, bytes, sha256).
+    pub files: Vec<(String, u64, u64, String)>,
+    pub error: Option<String>,
+}
+
+/// One run's page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunDetail {
+    pub run: RunRow,
+    pub dataflow_id: String,
+    pub dataflow_name: String,
+    pub can_explain: bool,
+}
+
+#[cfg(feature = "ssr")]
+fn time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+#[cfg(feature = "ssr")]
+fn row(r: domain::entities::dataflow_run::Model, segments: &BTreeMap<i32, String>) -> RunRow {
+    let files: Vec<domain::export::runs::FileRecord> =
+        serde_json::from_str(&r.files).unwrap_or_default();
+    RunRow {
+        id: r.public_id,
+        segment_name: segments
+            .get(&r.segment_id)
+            .cloned()
+            .unwrap_or_else(|| "(deleted segment)".into()),
+        slot: time(r.slot),
+        trigger: r.trigger,
+        status: r.status,
+        attempt: r.attempt,
+        started_at: r.started_at.map(time),
+        finished_at: r.finished_at.map(time),
+        received: r.received,
+        activated: r.activated,
+        excluded: serde_json::from_str(&r.excluded).unwrap_or_default(),
+        failed: serde_json::from_str(&r.failed).unwrap_or_default(),
+        files: files
+            .into_iter()
+            .map(|f| (f.name, f.rows, f.bytes, f.sha256))
+            .collect(),
+        error: r.error,
+    }
+}
+
+#[cfg(feature = "ssr")]
+async fn segment_names(
+    db: &domain::db::DatabaseConnection,
+) -> Result<BTreeMap<i32, String>, AppError> {
+    Ok(domain::segments::service::list(db)
+        .await
+        .map_err(|e| AppError::from(e).respond())?
+        .into_iter()
+        .map(|s| (s.id, s.name))
+        .collect())
+}
+
+/// Queues a run for every activated segment now, or for one (`segment_id`): "run now" and
+/// "export file now".
+#[server(prefix = "/api", endpoint = "dataflows/run-now")]
+pub async fn run_now(
+    dataflow_id: String,
+    #[server(default)] segment_id: Option<String>,
+) -> Result<usize, AppError> {
+    use domain::access::Permission;
+    let principal = crate::auth::ssr::require_any(&[
+        Permission::DestinationsManage,
+        Permission::DestinationsActivate,
+        Permission::DestinationsActivateWithoutMapping,
+    ])
+    .await?;
+    let state = crate::state::app_state()?;
+    let result = domain::export::runs::enqueue_manual(
+        &state.db,
+        &dataflow_id,
+        segment_id.as_deref().filter(|s| !s.is_empty()),
+    )
+    .await;
+    let details = serde_json::json!({ "segment": segment_id });
+    crate::api::audited(
+        &principal,
+        "dataflow.run_now",
+        "dataflow",
+        &dataflow_id,
+        details,
+        result,
+    )
+    .await
+    .map(|runs| runs.len())
+}
+
+/// The latest runs of a dataflow, newest first.
+#[server(prefix = "/api", endpoint = "runs/list")]
+pub async fn list_runs(dataflow_id: String) -> Result<Vec<RunRow>, AppError> {
+    use domain::access::Permission;
+    crate::auth::ssr::require(Permission::DestinationsView).await?;
+    let state = crate::state::app_state()?;
+    let fail = |e: domain::Error| AppError::from(e).respond();
+    let flow = domain::activation::find_dataflow(&state.db, &dataflow_id)
+        .await
+        .map_err(fail)?;
+    let names = segment_names(&state.db).await?;
+    let runs = domain::export::runs::list(&state.db, flow.id, 50)
+        .await
+        .map_err(fail)?;
+    Ok(runs.into_iter().map(|r| row(r, &names)).collect())
+}
+
+/// One run with its counts, files and error.
+#[server(prefix = "/api", endpoint = "runs/get")]
+pub async fn get_run(run_id: String) -> Result<RunDetail, AppError> {
+    use domain::access::Permission;
+    let principal = crate::auth::ssr::require(Permission::DestinationsView).await?;
+    let state = crate::state::app_state()?;
+    let fail = |e: domain::Error| AppError::from(e).respond();
+    let run = domain::export::runs::find(&state.db, &run_id)
+        .await
+        .map_err(fail)?;
+    let flow = domain::export::runs::dataflow_of(&state.db, &run)
+        .await
+        .map_err(fail)?;
+    let names = segment_names(&state.db).await?;
+    Ok(RunDetail {
+        dataflow_id: flow
+            .as_ref()
+            .map(|f| f.public_id.clone())
+            .unwrap_or_default(),
+        dataflow_name: flow
+            .map(|f| f.name)
+            .unwrap_or_else(|| "(deleted dataflow)".into()),
+        run: row(run, &names),
+        can_explain: principal.can(Permission::ProfilesView),
+    })
+}
+
+/// Why a run did not export the profile holding an identity, in plain words.
+#[server(prefix = "/api", endpoint = "runs/why")]
+pub async fn why_not_exported(
+    run_id: String,
+    namespace: String,
+    value: String,
+) -> Result<String, AppError> {
+    use domain::access::Permission;
+    use domain::export::runs::Explanation;
+    let principal = crate::auth::ssr::require(Permission::DestinationsView).await?;
+    if !principal.can(Permission::ProfilesView) {
+        return Err(AppError::Forbidden.respond());
+    }
+    let state = crate::state::app_state()?;
+    let fail = |e: domain::Error| AppError::from(e).respond();
+    let run = domain::export::runs::find(&state.db, &run_id)
+        .await
+        .map_err(fail)?;
+    let answer =
+        domain::export::runs::why_excluded(&state.db, &run, namespace.trim(), value.trim())
+            .await
+            .map_err(fail)?;
+    Ok(match answer {
+        Explanation::Exported => "It was exported in this run.".into(),
+        Explanation::Excluded(reason) => format!(
+            "It was left out: {}.",
+            match reason.as_str() {
+                "no_consent" =>
+                    "the profile has not consented to this use (a consent the marketing actions need is not \"y\")",
+                "missing_mandatory_key" =>
+                    "a mandatory field or identity is missing or cannot be prepared",
+                "duplicate" => "another profile with the same deduplication key was more recent",
+                other => other,
+            }
+        ),
+        Explanation::NotInSegment => "It was not in the segment when this run read it.".into(),
+        Explanation::RunNotFinished => "This run has not finished yet.".into(),
+    })
+}

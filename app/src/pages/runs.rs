@@ -1,0 +1,192 @@
+//! Runs: a dataflow's runs table (refreshing while one is queued or running) and one run's page
+//! with its counts, files, error and the "why was this profile not exported?" lookup.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::runs::{RunRow, WhyNotExported, get_run, list_runs};
+use crate::components::feedback::{ErrorAlert, Loading};
+use crate::components::forms::use_hydrated;
+
+fn reasons(map: &std::collections::BTreeMap<String, i64>) -> String {
+    if map.is_empty() {
+        return "none".into();
+    }
+    map.iter()
+        .map(|(reason, n)| format!("{}: {n}", reason.replace('_', " ")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn active(status: &str) -> bool {
+    status == "queued" || status == "running"
+}
+
+/// Re-reads `tick` every two seconds while `busy` says a run is still going.
+fn refresh_while(busy: impl Fn() -> bool + 'static, tick: RwSignal<u32>) {
+    Effect::new(move |_| {
+        if busy() {
+            set_timeout(
+                move || tick.update(|t| *t += 1),
+                std::time::Duration::from_secs(2),
+            );
+        }
+    });
+}
+
+/// The Runs tab of a dataflow.
+#[component]
+pub fn RunsTable(dataflow_id: String, #[prop(into)] refresh: Signal<usize>) -> impl IntoView {
+    let tick = RwSignal::new(0u32);
+    let id = dataflow_id.clone();
+    let runs = Resource::new(
+        move || (tick.get(), refresh.get()),
+        move |_| list_runs(id.clone()),
+    );
+    refresh_while(
+        move || {
+            runs.get()
+                .and_then(Result::ok)
+                .is_some_and(|r| r.iter().any(|run| active(&run.status)))
+        },
+        tick,
+    );
+    view! {
+        <Transition fallback=Loading>
+            {move || runs.get().map(|result| match result {
+                Err(error) => view! { <ErrorAlert error /> }.into_any(),
+                Ok(rows) if rows.is_empty() => view! {
+                    <div class="card empty-state"><p>"No runs yet. Runs appear here when a schedule is due or after “Run now”."</p></div>
+                }.into_any(),
+                Ok(rows) => view! {
+                    <div class="card table-card">
+                        <table class="table" aria-label="Runs">
+                            <thead><tr>
+                                <th scope="col">"Started"</th><th scope="col">"Segment"</th><th scope="col">"Trigger"</th>
+                                <th scope="col">"Status"</th><th scope="col">"Received"</th><th scope="col">"Activated"</th>
+                                <th scope="col">"Excluded"</th><th scope="col">"Files"</th>
+                            </tr></thead>
+                            <tbody>
+                                {rows.into_iter().map(|r| view! { <RunLine r /> }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn RunLine(r: RunRow) -> impl IntoView {
+    view! {
+        <tr data-run=r.id.clone()>
+            <td class="nowrap"><a href=format!("/destinations/runs/{}", r.id)>{r.started_at.clone().unwrap_or_else(|| format!("slot {}", r.slot))}</a></td>
+            <td>{r.segment_name.clone()}</td>
+            <td>{r.trigger.clone()}</td>
+            <td><span class=format!("badge run-{}", r.status) data-testid="run-status">{r.status.clone()}</span></td>
+            <td>{r.received}</td>
+            <td>{r.activated}</td>
+            <td>{reasons(&r.excluded)}</td>
+            <td>{r.files.iter().map(|f| f.0.clone()).collect::<Vec<_>>().join(", ")}</td>
+        </tr>
+    }
+}
+
+/// `/destinations/runs/{id}`.
+#[component]
+pub fn RunPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.with(|p| p.get("id").unwrap_or_default());
+    let tick = RwSignal::new(0u32);
+    let data = Resource::new(move || (id(), tick.get()), |(id, _)| get_run(id));
+    refresh_while(
+        move || {
+            data.get()
+                .and_then(Result::ok)
+                .is_some_and(|d| active(&d.run.status))
+        },
+        tick,
+    );
+    view! {
+        <Title text="Run" />
+        <Transition fallback=Loading>
+            {move || data.get().map(|result| match result {
+                Err(error) => view! { <ErrorAlert error /> }.into_any(),
+                Ok(detail) => {
+                    let r = detail.run.clone();
+                    view! {
+                        <p><a href=format!("/destinations/dataflows/{}?tab=runs", detail.dataflow_id)>{format!("← {}", detail.dataflow_name)}</a></p>
+                        <header class="page-header">
+                            <h1>{format!("Run of {}", r.segment_name)}</h1>
+                            <p class="lead">{format!("Slot {} · {} · attempt {}", r.slot, r.trigger, r.attempt)}</p>
+                        </header>
+                        <section class="card">
+                            <dl class="facts">
+                                <div><dt>"Status"</dt><dd data-testid="run-status">{r.status.clone()}</dd></div>
+                                <div><dt>"Started"</dt><dd>{r.started_at.clone().unwrap_or_else(|| "—".into())}</dd></div>
+                                <div><dt>"Finished"</dt><dd>{r.finished_at.clone().unwrap_or_else(|| "—".into())}</dd></div>
+                                <div><dt>"Profiles received"</dt><dd data-testid="run-received">{r.received}</dd></div>
+                                <div><dt>"Identities activated"</dt><dd data-testid="run-activated">{r.activated}</dd></div>
+                                <div><dt>"Excluded"</dt><dd>{reasons(&r.excluded)}</dd></div>
+                                <div><dt>"Failed"</dt><dd>{reasons(&r.failed)}</dd></div>
+                            </dl>
+                            {r.error.clone().map(|e| view! { <p class="alert" role="alert">{e}</p> })}
+                        </section>
+                        <h2 class="section-title">"Files"</h2>
+                        {if r.files.is_empty() {
+                            view! { <p class="muted">"No files yet."</p> }.into_any()
+                        } else {
+                            view! {
+                                <div class="card table-card">
+                                    <table class="table" aria-label="Files">
+                                        <thead><tr><th scope="col">"Name"</th><th scope="col">"Rows"</th><th scope="col">"Bytes"</th><th scope="col">"SHA-256"</th></tr></thead>
+                                        <tbody>
+                                            {r.files.iter().map(|f| view! {
+                                                <tr><td><code>{f.0.clone()}</code></td><td>{f.1}</td><td>{f.2}</td><td><code class="hash">{f.3.clone()}</code></td></tr>
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                </div>
+                            }.into_any()
+                        }}
+                        {detail.can_explain.then(|| view! { <WhyLookup run_id=r.id.clone() /> })}
+                    }.into_any()
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn WhyLookup(run_id: String) -> impl IntoView {
+    let hydrated = use_hydrated();
+    let why = ServerAction::<WhyNotExported>::new();
+    let namespace = RwSignal::new("Email".to_owned());
+    let value = RwSignal::new(String::new());
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        why.dispatch(WhyNotExported {
+            run_id: run_id.clone(),
+            namespace: namespace.get_untracked(),
+            value: value.get_untracked(),
+        });
+    };
+    view! {
+        <h2 class="section-title">"Why was a profile not exported?"</h2>
+        <form class="card filters" on:submit=submit>
+            <label>"Identity"
+                <select on:change=move |ev| namespace.set(event_target_value(&ev))>
+                    {["Email", "Phone", "CRMID", "ECID", "GAID", "IDFA"].map(|n| view! { <option value=n>{n}</option> }).collect_view()}
+                </select>
+            </label>
+            <label>"Value" <input type="text" bind:value=value required /></label>
+            <button type="submit" class="button" disabled=move || !hydrated.get()>"Explain"</button>
+        </form>
+        {move || why.value().get().map(|result| match result {
+            Ok(answer) => view! { <p class="notice" role="status" data-testid="why-answer">{answer}</p> }.into_any(),
+            Err(error) => view! { <ErrorAlert error /> }.into_any(),
+        })}
+    }
+}
