@@ -10,6 +10,7 @@ CARGO_LEPTOS_VERSION="0.3.10"
 WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' "$FERRY_ROOT/Cargo.lock")"
 BINARYEN_VERSION="132"
 S3S_FS_VERSION="0.14.1"
+PYARROW_VERSION="26.0.1"
 
 # Where cargo puts binaries; honour a caller's CARGO_TARGET_DIR.
 FERRY_TARGET_DIR="${CARGO_TARGET_DIR:-$FERRY_ROOT/target}"

@@ -594,3 +594,54 @@ async fn exports_land_on_a_real_s3_server() {
     let text = String::from_utf8(output.stdout).unwrap();
     assert_eq!(text.lines().count() as i64 - 1, run.activated);
 }
+
+#[tokio::test]
+async fn parquet_files_read_back_with_pyarrow() {
+    let Some(python) = testing::service(&["FERRY_TEST_PYTHON"]) else {
+        return;
+    };
+    let (db, c, landing) = demo(300).await;
+    let f = connect(
+        db,
+        c,
+        landing,
+        "local_folder",
+        &[],
+        &[("format", "parquet")],
+    )
+    .await;
+    activate(&f, ExportMode::Full, Schedule::Daily, mapping()).await;
+    runs::enqueue_manual(&f.db.db, &f.flow, None).await.unwrap();
+    let run = run_all(&f).await.pop().unwrap();
+    assert_eq!(run.status, "success", "{:?}", run.error);
+    let file = files_under(f.landing.path())
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .unwrap();
+    // pyarrow, an independent reader: the columns of the mapping, one row per activated member.
+    let script = "import pyarrow.parquet as pq, json, sys; t = pq.read_table(sys.argv[1]); \
+                  print(json.dumps({'rows': t.num_rows, 'columns': t.column_names, 'emails': t.column('email').to_pylist()}))";
+    let output = std::process::Command::new(&python[0])
+        .args(["-c", script])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let read: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(read["rows"], run.activated);
+    assert_eq!(
+        read["columns"],
+        serde_json::json!(["email", "first_name", "tier"])
+    );
+    assert!(
+        read["emails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e.as_str().is_some_and(|e| e.contains('@')))
+    );
+}

@@ -75,6 +75,36 @@ impl<W: Write + Send> Sink for flate2::write::GzEncoder<Counting<W>> {
 enum Part {
     Csv(Box<csv::Writer<Box<dyn Sink>>>),
     Lines(Box<dyn Sink>),
+    Parquet(Box<ParquetPart>),
+}
+
+/// Rows gathered into Arrow columns (all nullable text) and written as row groups.
+struct ParquetPart {
+    writer: parquet::arrow::ArrowWriter<Counting<BufWriter<std::fs::File>>>,
+    schema: Arc<arrow_schema::Schema>,
+    columns: Vec<Vec<Option<String>>>,
+}
+
+/// Rows per Arrow batch handed to the Parquet writer.
+const PARQUET_BATCH: usize = 8_192;
+
+impl ParquetPart {
+    fn flush_batch(&mut self) -> std::io::Result<()> {
+        if self.columns.first().is_none_or(Vec::is_empty) {
+            return Ok(());
+        }
+        let arrays: Vec<arrow_array::ArrayRef> = self
+            .columns
+            .iter_mut()
+            .map(|column| {
+                let values = std::mem::take(column);
+                Arc::new(arrow_array::StringArray::from(values)) as arrow_array::ArrayRef
+            })
+            .collect();
+        let batch = arrow_array::RecordBatch::try_new(self.schema.clone(), arrays)
+            .map_err(std::io::Error::other)?;
+        self.writer.write(&batch).map_err(std::io::Error::other)
+    }
 }
 
 /// The part being written: writer, local path, file name, rows so far, size and checksum.
@@ -86,6 +116,7 @@ struct Files {
     base: String,
     extension: String,
     csv: Option<CsvOptions>,
+    parquet: bool,
     gzip: bool,
     max_rows: u64,
     header: Vec<String>,
@@ -125,6 +156,33 @@ impl Files {
             inner: BufWriter::with_capacity(256 * 1024, std::fs::File::create(&path)?),
             stats: stats.clone(),
         };
+        if self.parquet {
+            let schema = Arc::new(arrow_schema::Schema::new(
+                self.header
+                    .iter()
+                    .map(|name| arrow_schema::Field::new(name, arrow_schema::DataType::Utf8, true))
+                    .collect::<Vec<_>>(),
+            ));
+            let properties = parquet::file::properties::WriterProperties::builder()
+                .set_compression(parquet::basic::Compression::SNAPPY)
+                .build();
+            let writer =
+                parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(properties))
+                    .map_err(std::io::Error::other)?;
+            let columns = vec![Vec::new(); self.header.len()];
+            self.current = Some((
+                Part::Parquet(Box::new(ParquetPart {
+                    writer,
+                    schema,
+                    columns,
+                })),
+                path,
+                name,
+                0,
+                stats,
+            ));
+            return Ok(());
+        }
         let sink: Box<dyn Sink> = if self.gzip {
             Box::new(flate2::write::GzEncoder::new(
                 file,
@@ -172,6 +230,14 @@ impl Files {
                 });
                 writer.write_record(cells).map_err(std::io::Error::other)?;
             }
+            Part::Parquet(part) => {
+                for (column, (_, value)) in part.columns.iter_mut().zip(row) {
+                    column.push(value.clone());
+                }
+                if part.columns[0].len() >= PARQUET_BATCH {
+                    part.flush_batch()?;
+                }
+            }
             Part::Lines(sink) => {
                 let object: serde_json::Map<String, serde_json::Value> = row
                     .iter()
@@ -195,13 +261,18 @@ impl Files {
         let Some((part, path, name, rows, stats)) = self.current.take() else {
             return Ok(());
         };
-        let sink = match part {
+        match part {
             Part::Csv(writer) => writer
                 .into_inner()
-                .map_err(|e| std::io::Error::other(e.to_string()))?,
-            Part::Lines(sink) => sink,
-        };
-        sink.finish()?;
+                .map_err(|e| std::io::Error::other(e.to_string()))?
+                .finish()?,
+            Part::Lines(sink) => sink.finish()?,
+            Part::Parquet(mut part) => {
+                part.flush_batch()?;
+                let mut file = part.writer.into_inner().map_err(std::io::Error::other)?;
+                file.flush()?;
+            }
+        }
         let (hasher, bytes) = {
             let stats = stats.lock().expect("stats lock");
             (stats.0.clone(), stats.1)
@@ -420,12 +491,6 @@ pub async fn execute(
         .cloned()
         .unwrap_or_else(|| "csv".into());
     let gzip = params.get("compression").is_some_and(|c| c == "gzip");
-    if format == "parquet" {
-        return Err(
-            "Parquet files are not written yet; choose CSV or JSON Lines for this connection"
-                .into(),
-        );
-    }
     let extension = if gzip {
         format!("{format}.gz")
     } else {
@@ -457,7 +522,8 @@ pub async fn execute(
             null: params.get("csv_null").cloned().unwrap_or_default(),
             empty: params.get("csv_empty").cloned().unwrap_or_default(),
         }),
-        gzip,
+        parquet: format == "parquet",
+        gzip: gzip && format != "parquet",
         max_rows: spec
             .files
             .as_ref()
