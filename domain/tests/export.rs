@@ -645,3 +645,177 @@ async fn parquet_files_read_back_with_pyarrow() {
             .all(|e| e.as_str().is_some_and(|e| e.contains('@')))
     );
 }
+
+/// Many due runs, two worker pools on separate connections (as two server processes would
+/// have) racing for them: each run is exported exactly once.
+#[tokio::test]
+async fn two_worker_pools_export_every_run_exactly_once() {
+    for t in testing::all().await {
+        domain::profiles::demo::load(&t.db, 60, domain::profiles::demo::DEFAULT_SEED)
+            .await
+            .unwrap();
+        let landing = tempfile::tempdir().unwrap();
+        let c = testing::connectors(landing.path());
+        let second = domain::db::connect(&t.url).await.unwrap();
+        let label = t.label;
+        let f = connect(
+            t,
+            c.clone(),
+            landing,
+            "local_folder",
+            &[],
+            &[("folder", "{dataflow_id}")],
+        )
+        .await;
+        activate(&f, ExportMode::Full, Schedule::Daily, mapping()).await;
+        // Twelve runs for twelve different slots.
+        let flow = activation::find_dataflow(&f.db.db, &f.flow).await.unwrap();
+        let segment = domain::segments::service::find(&f.db.db, &f.segment)
+            .await
+            .unwrap();
+        use sea_orm::{ActiveModelTrait, Set};
+        for hour in 0..12 {
+            domain::entities::dataflow_run::ActiveModel {
+                public_id: Set(uuid::Uuid::new_v4().to_string()),
+                dataflow_id: Set(flow.id),
+                segment_id: Set(segment.id),
+                slot: Set(Utc::now() - Duration::hours(hour)),
+                trigger: Set("scheduled".into()),
+                status: Set("queued".into()),
+                attempt: Set(0),
+                excluded: Set("{}".into()),
+                failed: Set("{}".into()),
+                files: Set("[]".into()),
+                created_at: Set(Utc::now()),
+                ..Default::default()
+            }
+            .insert(&f.db.db)
+            .await
+            .unwrap();
+        }
+        let work = |db: domain::db::DatabaseConnection, c: Connectors, owner: &'static str| async move {
+            let mut done = 0;
+            while let Some(run) = runs::claim(&db, owner, Duration::seconds(60), Utc::now())
+                .await
+                .unwrap()
+            {
+                runner::run_claimed(&db, &c, run, owner, Duration::seconds(60))
+                    .await
+                    .unwrap();
+                done += 1;
+            }
+            done
+        };
+        let (a, b) = tokio::join!(
+            work(f.db.db.clone(), f.c.clone(), "process-a"),
+            work(second, f.c.clone(), "process-b")
+        );
+        assert_eq!(a + b, 12, "{label}: {a} + {b}");
+        let all = runs::list(&f.db.db, flow.id, 100).await.unwrap();
+        assert!(
+            all.iter().all(|r| r.status == "success" && r.attempt == 1),
+            "{label}: {:?}",
+            all.iter()
+                .map(|r| (&r.status, r.attempt))
+                .collect::<Vec<_>>()
+        );
+        // Twelve slots, twelve CSV files (names derive from the slot's time).
+        let csvs = files_under(f.landing.path())
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+            .count();
+        assert_eq!(csvs, 12, "{label}");
+    }
+}
+
+/// Starts a private sshd accepting the test key, for a test that stops it.
+fn own_sshd(key_file: &str) -> Option<(std::process::Child, u16, tempfile::TempDir)> {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let host_key = dir.path().join("host_key");
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&host_key)
+        .status()
+        .ok()?;
+    assert!(status.success());
+    std::fs::copy(
+        format!("{key_file}.pub"),
+        dir.path().join("authorized_keys"),
+    )
+    .unwrap();
+    let config = dir.path().join("sshd_config");
+    std::fs::write(&config, format!(
+        "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\nStrictModes no\nUsePAM no\nPermitRootLogin yes\nSubsystem sftp internal-sftp\nLogLevel ERROR\n",
+        host_key.display(), dir.path().join("pid").display(), dir.path().join("authorized_keys").display()
+    )).unwrap();
+    let child = std::process::Command::new("/usr/sbin/sshd")
+        .args(["-D", "-f"])
+        .arg(&config)
+        .spawn()
+        .ok()?;
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some((child, port, dir));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_stopped_sshd_fails_the_run_with_a_clear_reason_after_retries() {
+    let Some(server) = testing::service(&[
+        "FERRY_TEST_SFTP_USER",
+        "FERRY_TEST_SFTP_KEY",
+        "FERRY_TEST_SFTP_FOLDER",
+    ]) else {
+        return;
+    };
+    let [user, key_file, folder] = &server[..] else {
+        unreachable!()
+    };
+    let (mut sshd, port, _dir) = own_sshd(key_file).expect("a private sshd");
+    let key = std::fs::read_to_string(key_file).unwrap();
+    let (db, c, landing) = demo(100).await;
+    let f = connect(
+        db,
+        c,
+        landing,
+        "sftp",
+        &[
+            ("host", "127.0.0.1"),
+            ("port", &port.to_string()),
+            ("username", user),
+            ("private_key", &key),
+            ("base_folder", folder),
+        ],
+        &[],
+    )
+    .await;
+    let flow = activation::find_dataflow(&f.db.db, &f.flow).await.unwrap();
+    let account = domain::entities::account::Entity::find_by_id(flow.account_id);
+    use sea_orm::EntityTrait;
+    let account = account.one(&f.db.db).await.unwrap().unwrap();
+    assert!(
+        accounts::test(&f.db.db, &f.c, &account.public_id)
+            .await
+            .unwrap()
+            .succeeded()
+    );
+    activate(&f, ExportMode::Full, Schedule::Daily, mapping()).await;
+    sshd.kill().unwrap();
+    sshd.wait().unwrap();
+    runs::enqueue_manual(&f.db.db, &f.flow, None).await.unwrap();
+    let run = run_all(&f).await.pop().unwrap();
+    assert_eq!(run.status, "failed");
+    let error = run.error.unwrap();
+    assert!(
+        error.starts_with("cannot reach the destination after 3 attempts: Network error"),
+        "{error}"
+    );
+}

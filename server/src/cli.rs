@@ -140,7 +140,12 @@ async fn serve(config: Config) -> Result<(), StartupError> {
     };
     startup::spawn_session_sweeper(db.clone());
     startup::spawn_segment_scheduler(db.clone());
-    startup::spawn_exports(db.clone(), state.connectors.clone(), config.export_workers);
+    startup::spawn_exports(
+        db.clone(),
+        state.connectors.clone(),
+        config.export_workers,
+        config.run_lease_seconds,
+    );
     let result = startup::serve(listener, state, config.sessions, shutdown).await;
     db.close().await.ok();
     result

@@ -54,6 +54,8 @@ pub struct Config {
     pub landing_zone: PathBuf,
     /// How many export runs this process works on at once (FERRY_EXPORT_WORKERS).
     pub export_workers: usize,
+    /// How long a worker holds a run before another may take it over (FERRY_RUN_LEASE_SECONDS).
+    pub run_lease_seconds: i64,
 }
 
 /// Uploads are capped at this many megabytes unless FERRY_IMPORT_MAX_MB says otherwise.
@@ -165,6 +167,18 @@ impl Config {
                     value,
                 })?;
         }
+        if let Some(value) = var("FERRY_RUN_LEASE_SECONDS") {
+            config.run_lease_seconds = value
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (2..=3600).contains(n))
+                .ok_or(ConfigError::Invalid {
+                    name: "FERRY_RUN_LEASE_SECONDS",
+                    expected: "a whole number of seconds from 2 to 3600",
+                    value,
+                })?;
+        }
         config.destinations_dir = var("FERRY_DESTINATIONS_DIR").map(PathBuf::from);
         config.secret_key = var("FERRY_SECRET_KEY");
         if let Some(dir) = var("FERRY_LANDING_ZONE") {
@@ -255,6 +269,7 @@ impl Config {
             secret_key: None,
             landing_zone: data_dir.join("landing"),
             export_workers: 2,
+            run_lease_seconds: 60,
             data_dir,
         })
     }

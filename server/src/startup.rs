@@ -160,15 +160,15 @@ pub fn spawn_session_sweeper(db: DatabaseConnection) {
     });
 }
 
-/// How long a worker holds a run before another may take it over (renewed while working).
-const RUN_LEASE_SECONDS: i64 = 60;
-
 /// Starts the export scheduler (due slots become runs every 30 s) and `workers` workers that
 /// claim runs and export them. Several server processes on one database share the queue.
+/// `lease_seconds` is how long a worker holds a run before another may take it over; it is
+/// renewed while working.
 pub fn spawn_exports(
     db: DatabaseConnection,
     connectors: domain::connections::Connectors,
     workers: usize,
+    lease_seconds: i64,
 ) {
     let scheduler = db.clone();
     tokio::spawn(async move {
@@ -187,7 +187,7 @@ pub fn spawn_exports(
         let (db, connectors) = (db.clone(), connectors.clone());
         let owner = format!("{process}-{worker}");
         tokio::spawn(async move {
-            let lease = chrono::Duration::seconds(RUN_LEASE_SECONDS);
+            let lease = chrono::Duration::seconds(lease_seconds);
             loop {
                 match domain::export::runs::claim(&db, &owner, lease, chrono::Utc::now()).await {
                     Ok(Some(run)) => {

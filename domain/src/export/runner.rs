@@ -594,13 +594,33 @@ pub async fn execute(
             format!("{folder}/{name}")
         }
     };
-    let mut destination = transport::open(
-        &spec,
-        &credentials,
-        account.host_key.as_deref(),
-        &connectors.probe,
-    )
-    .await?;
+    // A destination that is down may come back: three attempts with backoff.
+    let mut attempt = 0;
+    let mut destination = loop {
+        attempt += 1;
+        match transport::open(
+            &spec,
+            &credentials,
+            account.host_key.as_deref(),
+            &connectors.probe,
+        )
+        .await
+        {
+            Ok(destination) => break destination,
+            Err(e) if attempt >= 3 => {
+                return Err(format!(
+                    "cannot reach the destination after {attempt} attempts: {e}"
+                ));
+            }
+            Err(e) => {
+                tracing::warn!(attempt, error = %e, "opening the destination failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    500 * 4u64.pow(attempt - 1),
+                ))
+                .await;
+            }
+        }
+    };
     let delivered = async {
         for (path, record) in &written {
             destination.put(path, &remote(&record.name)).await?;

@@ -1,0 +1,220 @@
+//! Faults during exports, against the real server binary: killed with SIGKILL in the middle of
+//! a run and restarted, the run is taken over when its lease expires and the landing zone
+//! ends with exactly one complete file for the slot and no temporary file.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use domain::activation::{Activation, ExportMode, MappingRow, SegmentSchedule, SourceKind};
+use domain::catalog::spec::{Hashing, Schedule};
+use domain::connections::accounts::{self, AccountInput};
+use domain::connections::dataflows::{self, ConnectionInput};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(data: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_server"))
+        .arg("serve")
+        .env_remove("DATABASE_URL")
+        .env("FERRY_DATA_DIR", data)
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("FERRY_EXPORT_WORKERS", "1")
+        .env("FERRY_RUN_LEASE_SECONDS", "2")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(root) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                found.extend(files_under(&path));
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_killed_mid_export_is_retried_and_leaves_one_complete_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // The database, as the server will open it, with enough members for a run of some seconds.
+    let url = domain::db::sqlite_file_url(&data.join("ferry.db"));
+    let db = domain::db::connect(&url).await.unwrap();
+    domain::db::migrate(&db).await.unwrap();
+    domain::profiles::demo::load(&db, 20_000, domain::profiles::demo::DEFAULT_SEED)
+        .await
+        .unwrap();
+    let key = domain::secrets::SecretKey::load_or_create(&data.join("secret.key")).unwrap();
+    let mut c = domain::testing::connectors(&data.join("landing"));
+    c.key = key;
+    let account = accounts::create(
+        &db,
+        &c,
+        &AccountInput {
+            destination_id: "local_folder".into(),
+            name: "Landing".into(),
+            values: Default::default(),
+            clear: BTreeSet::new(),
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let flow = dataflows::create(
+        &db,
+        &c,
+        &ConnectionInput {
+            destination_id: "local_folder".into(),
+            account_id: account.public_id,
+            name: "Big export".into(),
+            description: String::new(),
+            params: [("folder".to_owned(), "exports".to_owned())].into(),
+            marketing_actions: vec![],
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let segment = domain::segments::service::list(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name == "Lapsed repeat buyers")
+        .unwrap();
+    domain::activation::save(
+        &db,
+        &c,
+        &flow.public_id,
+        &Activation {
+            segments: vec![SegmentSchedule {
+                segment_id: segment.public_id.clone(),
+                schedule: Schedule::Daily,
+                mode: ExportMode::Full,
+                time: Some("23:59".into()),
+                after_evaluation: false,
+                start_date: chrono::Utc::now().date_naive() + chrono::Duration::days(30),
+                end_date: None,
+                file_name: "lapsed_{datetime}".into(),
+            }],
+            mapping: vec![
+                MappingRow {
+                    kind: SourceKind::Field,
+                    source: "person.name.firstName".into(),
+                    target: "first_name".into(),
+                    mandatory: false,
+                    dedup_key: false,
+                    transformation: Hashing::None,
+                },
+                MappingRow {
+                    kind: SourceKind::Field,
+                    source: "loyalty.points".into(),
+                    target: "points".into(),
+                    mandatory: false,
+                    dedup_key: false,
+                    transformation: Hashing::None,
+                },
+            ],
+        },
+        true,
+    )
+    .await
+    .unwrap();
+    let run = domain::export::runs::enqueue_manual(&db, &flow.public_id, None)
+        .await
+        .unwrap()
+        .remove(0);
+
+    // Start, wait until the run has read some members, kill it hard.
+    let mut server = start(&data);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = domain::export::runs::find(&db, &run.public_id)
+            .await
+            .unwrap();
+        if now.status == "running" && now.received > 0 {
+            break;
+        }
+        assert!(
+            now.status != "success",
+            "the run finished before it could be interrupted; use more profiles"
+        );
+        assert!(Instant::now() < deadline, "the run never started: {now:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let interrupted = domain::export::runs::find(&db, &run.public_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        interrupted.status, "running",
+        "a killed worker cannot have finished it"
+    );
+
+    // Restart: once the lease expires the run is taken over and completes.
+    let mut server = start(&data);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let finished = loop {
+        let now = domain::export::runs::find(&db, &run.public_id)
+            .await
+            .unwrap();
+        if now.status == "success" || now.status == "failed" {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run was not retried: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(finished.status, "success", "{:?}", finished.error);
+    assert!(finished.attempt >= 2, "attempt {}", finished.attempt);
+
+    let files = files_under(&data.join("landing"));
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names.iter().filter(|n| n.ends_with(".csv")).count(),
+        1,
+        "{names:?}"
+    );
+    assert_eq!(
+        names
+            .iter()
+            .filter(|n| n.ends_with(".manifest.json"))
+            .count(),
+        1,
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.contains(".part")), "{names:?}");
+    let csv = files
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "csv"))
+        .unwrap();
+    let rows = std::fs::read_to_string(csv).unwrap().lines().count() - 1;
+    assert_eq!(rows as i64, finished.activated);
+    assert!(rows > 1000, "{rows}");
+}
