@@ -28,7 +28,7 @@ use crate::pages::home::HomePage;
 use crate::pages::import::ImportPage;
 use crate::pages::login::LoginPage;
 use crate::pages::not_found::NotFound;
-use crate::pages::runs::RunPage;
+use crate::pages::runs::{NotificationsPage, RunPage};
 use crate::pages::schema::SchemaPage;
 use crate::pages::segments::{SegmentPage, SegmentsPage};
 
@@ -86,6 +86,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/destinations/dataflows/:id") view=DataflowPage ssr=SsrMode::Async />
                         <Route path=path!("/destinations/dataflows/:id/activate") view=ActivatePage ssr=SsrMode::Async />
                         <Route path=path!("/destinations/runs/:id") view=RunPage ssr=SsrMode::Async />
+                        <Route path=path!("/notifications") view=NotificationsPage ssr=SsrMode::Async />
                         <Route path=path!("/destinations/accounts") view=AccountsPage ssr=SsrMode::Async />
                         <Route path=path!("/destinations/accounts/new") view=NewAccountPage ssr=SsrMode::Async />
                         <Route path=path!("/destinations/accounts/:id") view=AccountPage ssr=SsrMode::Async />

@@ -819,3 +819,145 @@ async fn a_stopped_sshd_fails_the_run_with_a_clear_reason_after_retries() {
         "{error}"
     );
 }
+
+/// A loopback HTTP server that answers 200 and records request bodies.
+fn webhook() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            let mut data = Vec::new();
+            let mut buffer = [0u8; 4096];
+            // Read headers and the announced body.
+            loop {
+                let n = stream.read(&mut buffer).unwrap_or(0);
+                data.extend_from_slice(&buffer[..n]);
+                let text = String::from_utf8_lossy(&data).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        record.lock().unwrap().push(body.to_owned());
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn alerts_notify_in_the_app_and_post_to_the_webhook() {
+    use domain::export::alerts::{self, Settings};
+    let (db, c, landing) = demo(100).await;
+    let f = connect(db, c, landing, "local_folder", &[], &[]).await;
+    activate(&f, ExportMode::Full, Schedule::Daily, mapping()).await;
+    let (url, seen) = webhook();
+    assert!(matches!(
+        alerts::set(
+            &f.db.db,
+            &f.flow,
+            &Settings {
+                webhook_url: Some("ftp://x".into()),
+                ..Default::default()
+            }
+        )
+        .await,
+        Err(domain::Error::Invalid(_))
+    ));
+    alerts::set(
+        &f.db.db,
+        &f.flow,
+        &Settings {
+            on_failure: true,
+            on_success: true,
+            on_delay: true,
+            delay_minutes: 30,
+            webhook_url: Some(url),
+        },
+    )
+    .await
+    .unwrap();
+
+    runs::enqueue_manual(&f.db.db, &f.flow, None).await.unwrap();
+    let run = run_all(&f).await.pop().unwrap();
+    assert_eq!(run.status, "success");
+    let notes = alerts::recent(&f.db.db, 10).await.unwrap();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].0.kind, "success");
+    assert!(
+        notes[0].0.message.contains("identities activated"),
+        "{}",
+        notes[0].0.message
+    );
+    let posted: serde_json::Value = serde_json::from_str(&seen.lock().unwrap()[0]).unwrap();
+    assert_eq!(posted["kind"], "success");
+    assert_eq!(posted["run"], run.public_id);
+
+    // A run 45 minutes past its slot and still queued is late — reported once.
+    use sea_orm::{ActiveModelTrait, Set};
+    let flow = activation::find_dataflow(&f.db.db, &f.flow).await.unwrap();
+    let segment = domain::segments::service::find(&f.db.db, &f.segment)
+        .await
+        .unwrap();
+    domain::entities::dataflow_run::ActiveModel {
+        public_id: Set(uuid::Uuid::new_v4().to_string()),
+        dataflow_id: Set(flow.id),
+        segment_id: Set(segment.id),
+        slot: Set(Utc::now() - Duration::minutes(45)),
+        trigger: Set("scheduled".into()),
+        status: Set("queued".into()),
+        attempt: Set(0),
+        excluded: Set("{}".into()),
+        failed: Set("{}".into()),
+        files: Set("[]".into()),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(&f.db.db)
+    .await
+    .unwrap();
+    assert_eq!(alerts::check_delays(&f.db.db, Utc::now()).await.unwrap(), 1);
+    assert_eq!(alerts::check_delays(&f.db.db, Utc::now()).await.unwrap(), 0);
+    let notes = alerts::recent(&f.db.db, 10).await.unwrap();
+    assert_eq!(notes[0].0.kind, "delay");
+    assert!(
+        notes[0].0.message.contains("is late"),
+        "{}",
+        notes[0].0.message
+    );
+
+    // A failure: the account's landing zone cannot be written.
+    let blocked = tempfile::NamedTempFile::new().unwrap();
+    let mut broken = f.c.clone();
+    broken.probe.landing_root = blocked.path().join("under-a-file");
+    // Finish the late run by running it against the broken destination.
+    let run = runs::claim(&f.db.db, "w", Duration::seconds(60), Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    runner::run_claimed(&f.db.db, &broken, run, "w", Duration::seconds(60))
+        .await
+        .unwrap();
+    let notes = alerts::recent(&f.db.db, 10).await.unwrap();
+    assert_eq!(notes[0].0.kind, "failure", "{notes:?}");
+    assert_eq!(seen.lock().unwrap().len(), 3);
+}

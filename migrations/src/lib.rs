@@ -10,6 +10,7 @@ mod m20261128_000005_postgres_memberships_without_foreign_keys;
 mod m20261128_000006_create_accounts_and_dataflows;
 mod m20261128_000007_create_activations;
 mod m20261128_000008_create_runs;
+mod m20261128_000009_create_alerts;
 
 /// Every migration, oldest first. New files are appended, never edited once released.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000006_create_accounts_and_dataflows::Migration),
             Box::new(m20261128_000007_create_activations::Migration),
             Box::new(m20261128_000008_create_runs::Migration),
+            Box::new(m20261128_000009_create_alerts::Migration),
         ]
     }
 }

@@ -180,6 +180,11 @@ pub fn spawn_exports(
                 Ok(n) => tracing::info!(runs = n, "export slots due"),
                 Err(error) => tracing::warn!(%error, "could not look for due export slots"),
             }
+            if let Err(error) =
+                domain::export::alerts::check_delays(&scheduler, chrono::Utc::now()).await
+            {
+                tracing::warn!(%error, "could not look for late runs");
+            }
         }
     });
     let process = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());

@@ -289,6 +289,19 @@ fn requirements() -> BTreeMap<&'static str, Requirement> {
             ),
         ),
         (
+            "/api/alerts/get",
+            (DESTINATIONS_VIEW, &[("dataflow_id", "none")][..], MISSING),
+        ),
+        (
+            "/api/alerts/set",
+            (
+                Some("destinations.manage|destinations.activate"),
+                &[("dataflow_id", "none"), ("delay_minutes", "30")][..],
+                MISSING,
+            ),
+        ),
+        ("/api/notifications/list", (DESTINATIONS_VIEW, &[][..], OK)),
+        (
             "/api/runs/list",
             (DESTINATIONS_VIEW, &[("dataflow_id", "none")][..], MISSING),
         ),

@@ -202,3 +202,110 @@ pub async fn why_not_exported(
         Explanation::RunNotFinished => "This run has not finished yet.".into(),
     })
 }
+
+/// A dataflow's alert subscriptions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertSettings {
+    pub on_failure: bool,
+    pub on_success: bool,
+    pub on_delay: bool,
+    pub delay_minutes: i32,
+    pub webhook_url: String,
+    /// Managers and activators may change them.
+    pub can_edit: bool,
+}
+
+/// An in-app notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationRow {
+    /// failure, success or delay.
+    pub kind: String,
+    pub message: String,
+    pub created_at: String,
+    pub dataflow_id: Option<String>,
+    pub dataflow_name: String,
+}
+
+/// The alert subscriptions of a dataflow.
+#[server(prefix = "/api", endpoint = "alerts/get")]
+pub async fn get_alerts(dataflow_id: String) -> Result<AlertSettings, AppError> {
+    use domain::access::Permission;
+    let principal = crate::auth::ssr::require(Permission::DestinationsView).await?;
+    let state = crate::state::app_state()?;
+    let settings = domain::export::alerts::get(&state.db, &dataflow_id)
+        .await
+        .map_err(|e| AppError::from(e).respond())?;
+    Ok(AlertSettings {
+        on_failure: settings.on_failure,
+        on_success: settings.on_success,
+        on_delay: settings.on_delay,
+        delay_minutes: settings.delay_minutes,
+        webhook_url: settings.webhook_url.unwrap_or_default(),
+        can_edit: principal.can(Permission::DestinationsManage)
+            || principal.can(Permission::DestinationsActivate),
+    })
+}
+
+/// Changes the alert subscriptions of a dataflow.
+#[server(prefix = "/api", endpoint = "alerts/set")]
+pub async fn set_alerts(
+    dataflow_id: String,
+    #[server(default)] on_failure: bool,
+    #[server(default)] on_success: bool,
+    #[server(default)] on_delay: bool,
+    delay_minutes: i32,
+    #[server(default)] webhook_url: String,
+) -> Result<(), AppError> {
+    use domain::access::Permission;
+    let principal = crate::auth::ssr::require_any(&[
+        Permission::DestinationsManage,
+        Permission::DestinationsActivate,
+    ])
+    .await?;
+    let state = crate::state::app_state()?;
+    let settings = domain::export::alerts::Settings {
+        on_failure,
+        on_success,
+        on_delay,
+        delay_minutes,
+        webhook_url: Some(webhook_url.clone()).filter(|u| !u.trim().is_empty()),
+    };
+    let result = domain::export::alerts::set(&state.db, &dataflow_id, &settings).await;
+    // The webhook may carry a token in its query: the audit keeps only its host.
+    let host = webhook_url.split('/').nth(2).unwrap_or_default().to_owned();
+    let details = serde_json::json!({
+        "on_failure": on_failure, "on_success": on_success, "on_delay": on_delay,
+        "delay_minutes": delay_minutes, "webhook_host": host,
+    });
+    crate::api::audited(
+        &principal,
+        "dataflow.alerts",
+        "dataflow",
+        &dataflow_id,
+        details,
+        result,
+    )
+    .await
+    .map(|_| ())
+}
+
+/// The latest notifications.
+#[server(prefix = "/api", endpoint = "notifications/list")]
+pub async fn list_notifications() -> Result<Vec<NotificationRow>, AppError> {
+    use domain::access::Permission;
+    crate::auth::ssr::require(Permission::DestinationsView).await?;
+    let state = crate::state::app_state()?;
+    let found = domain::export::alerts::recent(&state.db, 100)
+        .await
+        .map_err(|e| AppError::from(e).respond())?;
+    Ok(found
+        .into_iter()
+        .map(|(n, flow)| NotificationRow {
+            kind: n.kind,
+            message: n.message,
+            created_at: time(n.created_at),
+            dataflow_id: flow.as_ref().map(|f| f.public_id.clone()),
+            dataflow_name: flow.map_or_else(|| "(deleted dataflow)".into(), |f| f.name),
+        })
+        .collect())
+}

@@ -77,6 +77,7 @@ fn Navigation(user: CurrentUser) -> impl IntoView {
                 <li><A href="/destinations/catalog">"Catalog"</A></li>
                 <li><A href="/destinations/browse">"Browse"</A></li>
                 <li><A href="/destinations/accounts">"Accounts"</A></li>
+                <li><A href="/notifications">"Notifications"</A></li>
             </ul>
             <p class="nav-heading" id="nav-data">"Data"</p>
             <ul class="nav-list" aria-labelledby="nav-data">

@@ -11,7 +11,7 @@ use crate::api::activation::{
 use crate::api::runs::RunNow;
 use crate::components::feedback::{ErrorAlert, Loading};
 use crate::components::forms::use_hydrated;
-use crate::pages::runs::RunsTable;
+use crate::pages::runs::{AlertsForm, RunsTable};
 
 /// `/destinations/dataflows/{id}[?tab=runs]`.
 #[component]
@@ -114,6 +114,7 @@ fn DataflowView(
                 })}
                 <Show when=runs_tab>
                     <RunsTable dataflow_id=runs_id.clone() refresh />
+                    <AlertsForm dataflow_id=runs_id.clone() />
                 </Show>
             }
         }

@@ -190,3 +190,98 @@ fn WhyLookup(run_id: String) -> impl IntoView {
         })}
     }
 }
+
+/// The alert subscriptions of a dataflow, editable by managers and activators.
+#[component]
+pub fn AlertsForm(dataflow_id: String) -> impl IntoView {
+    use crate::api::runs::{SetAlerts, get_alerts};
+    use crate::components::forms::Outcome;
+    let hydrated = use_hydrated();
+    let id = dataflow_id.clone();
+    let settings = Resource::new(|| (), move |_| get_alerts(id.clone()));
+    let save = ServerAction::<SetAlerts>::new();
+    view! {
+        <h2 class="section-title">"Alerts"</h2>
+        <Transition fallback=Loading>
+            {move || settings.get().map(|result| match result {
+                Err(error) => view! { <ErrorAlert error /> }.into_any(),
+                Ok(s) => {
+                    let failure = RwSignal::new(s.on_failure);
+                    let success = RwSignal::new(s.on_success);
+                    let delay = RwSignal::new(s.on_delay);
+                    let minutes = RwSignal::new(s.delay_minutes.to_string());
+                    let webhook = RwSignal::new(s.webhook_url.clone());
+                    let id = dataflow_id.clone();
+                    let submit = move |ev: leptos::ev::SubmitEvent| {
+                        ev.prevent_default();
+                        save.dispatch(SetAlerts {
+                            dataflow_id: id.clone(),
+                            on_failure: failure.get_untracked(),
+                            on_success: success.get_untracked(),
+                            on_delay: delay.get_untracked(),
+                            delay_minutes: minutes.get_untracked().trim().parse().unwrap_or(0),
+                            webhook_url: webhook.get_untracked(),
+                        });
+                    };
+                    view! {
+                        <form class="card form" on:submit=submit>
+                            <fieldset class="plain" disabled=!s.can_edit>
+                                <label class="check"><input type="checkbox" prop:checked=failure on:change=move |ev| failure.set(event_target_checked(&ev)) /><span>"When a run fails"</span></label>
+                                <label class="check"><input type="checkbox" prop:checked=success on:change=move |ev| success.set(event_target_checked(&ev)) /><span>"When a run succeeds"</span></label>
+                                <label class="check"><input type="checkbox" prop:checked=delay on:change=move |ev| delay.set(event_target_checked(&ev)) /><span>"When a run is late"</span></label>
+                                <label for="alert-delay">"Late after (minutes past its slot)"</label>
+                                <input id="alert-delay" type="number" min="1" max="10080" bind:value=minutes />
+                                <label for="alert-webhook">"Webhook URL (optional)"</label>
+                                <input id="alert-webhook" type="url" placeholder="https://hooks.example.com/ferry" bind:value=webhook />
+                            </fieldset>
+                            <Outcome value=save.value() success="Alerts saved." />
+                            {s.can_edit.then(|| view! {
+                                <div class="form-actions"><button type="submit" class="button" disabled=move || !hydrated.get() || save.pending().get()>"Save alerts"</button></div>
+                            })}
+                        </form>
+                    }.into_any()
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// `/notifications`: the latest alerts about runs.
+#[component]
+pub fn NotificationsPage() -> impl IntoView {
+    use crate::api::runs::list_notifications;
+    let data = Resource::new(|| (), |_| list_notifications());
+    view! {
+        <Title text="Notifications" />
+        <header class="page-header">
+            <h1>"Notifications"</h1>
+            <p class="lead">"Alerts about runs of the dataflows that subscribe to them (set on each dataflow's page)."</p>
+        </header>
+        <Transition fallback=Loading>
+            {move || data.get().map(|result| match result {
+                Err(error) => view! { <ErrorAlert error /> }.into_any(),
+                Ok(rows) if rows.is_empty() => view! { <div class="card empty-state"><p>"No notifications."</p></div> }.into_any(),
+                Ok(rows) => view! {
+                    <div class="card table-card">
+                        <table class="table" aria-label="Notifications">
+                            <thead><tr><th scope="col">"When"</th><th scope="col">"Kind"</th><th scope="col">"Dataflow"</th><th scope="col">"Message"</th></tr></thead>
+                            <tbody>
+                                {rows.into_iter().map(|n| view! {
+                                    <tr>
+                                        <td class="nowrap">{n.created_at.clone()}</td>
+                                        <td><span class=format!("badge run-{}", if n.kind == "success" { "success" } else if n.kind == "failure" { "failed" } else { "partial" })>{n.kind.clone()}</span></td>
+                                        <td>{match n.dataflow_id.clone() {
+                                            Some(id) => view! { <a href=format!("/destinations/dataflows/{id}")>{n.dataflow_name.clone()}</a> }.into_any(),
+                                            None => view! { <span>{n.dataflow_name.clone()}</span> }.into_any(),
+                                        }}</td>
+                                        <td>{n.message.clone()}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                }.into_any(),
+            })}
+        </Transition>
+    }
+}

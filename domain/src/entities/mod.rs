@@ -3,11 +3,13 @@
 pub mod account;
 pub mod audit_event;
 pub mod dataflow;
+pub mod dataflow_alert;
 pub mod dataflow_mapping;
 pub mod dataflow_run;
 pub mod dataflow_segment;
 pub mod identity_namespace;
 pub mod login_throttle;
+pub mod notification;
 pub mod profile;
 pub mod profile_identity;
 pub mod role;

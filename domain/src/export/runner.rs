@@ -690,12 +690,13 @@ pub async fn run_claimed(
     let result = execute(db, connectors, &run).await;
     renewer.abort();
     match &result {
-        Ok(outcome) => runs::finish(db, run.id, owner, Ok(outcome)).await,
+        Ok(outcome) => runs::finish(db, run.id, owner, Ok(outcome)).await?,
         Err(message) => {
             tracing::warn!(run = %run.public_id, error = %message, "export run failed");
-            runs::finish(db, run.id, owner, Err(message)).await
+            runs::finish(db, run.id, owner, Err(message)).await?;
         }
     }
+    super::alerts::run_finished(db, run.id).await
 }
 
 /// Where a run's files went (for tests and tools): the landing zone of a local destination.

@@ -1,4 +1,12 @@
-//! Benchmarks, run by hand: `cargo run --release --bin bench -- segments --profiles 1000000`.
+//! Benchmarks, run by hand: `cargo run --release --bin bench -- segments --profiles 1000000`
+//! and `cargo run --release --bin bench -- export --rows 1000000`.
+//!
+//! `export` loads N demo profiles into a fresh SQLite file, puts them all in one segment, and
+//! exports it with 10 mapped columns to a landing zone as CSV, CSV+gzip and Parquet through the
+//! real run queue and runner, then times the bare CSV writer on the same rows held in memory.
+//! The last line reads
+//! `export: rows=<n> csv_s=<s> gzip_s=<s> parquet_s=<s> bare_csv_s=<s> peak_rss_mb=<m>`, the
+//! peak measured before the in-memory comparison loads every row.
 //!
 //! `segments` writes N generated profiles to a CSV file, imports it, and evaluates a
 //! three-predicate segment twice (the first run realizes every member, the second finds no
@@ -26,6 +34,11 @@ enum Command {
         #[arg(long, default_value_t = 1_000_000)]
         profiles: u64,
     },
+    /// File exports of one large segment.
+    Export {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+    },
 }
 
 /// The rule timed: three predicates over a text, a consent and a date field.
@@ -34,8 +47,11 @@ const RULE: &str = r#"loyalty.tier in ["gold", "platinum"] and consents.marketin
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    let Command::Segments { profiles } = cli.command;
-    if let Err(error) = segments(profiles).await {
+    let result = match cli.command {
+        Command::Segments { profiles } => segments(profiles).await,
+        Command::Export { rows } => export(rows).await,
+    };
+    if let Err(error) = result {
         eprintln!("error: {error}");
         std::process::exit(1);
     }
@@ -116,6 +132,210 @@ async fn segments(count: u64) -> Result<(), Box<dyn std::error::Error>> {
     );
     println!(
         "segments: profiles={count} import_s={import_s:.2} eval_s={eval_s:.2} backend={backend}"
+    );
+    db.close().await?;
+    Ok(())
+}
+
+/// The highest resident memory of this process so far, in MB (Linux).
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+const EXPORT_COLUMNS: [(&str, &str, &str); 10] = [
+    ("identity", "CRMID", "crm_id"),
+    ("identity", "Email", "email"),
+    ("field", "person.name.firstName", "first_name"),
+    ("field", "person.name.lastName", "last_name"),
+    ("field", "homeAddress.city", "city"),
+    ("field", "homeAddress.countryCode", "country"),
+    ("field", "homeAddress.postalCode", "postal_code"),
+    ("field", "loyalty.tier", "tier"),
+    ("field", "loyalty.points", "points"),
+    ("field", "commerce.orders", "orders"),
+];
+
+async fn export(count: u64) -> Result<(), Box<dyn std::error::Error>> {
+    use domain::activation::{Activation, ExportMode, MappingRow, SegmentSchedule, SourceKind};
+    use domain::catalog::spec::{Hashing, Schedule};
+    use domain::connections::accounts::{self, AccountInput};
+    use domain::connections::dataflows::{self, ConnectionInput};
+    use domain::export::{runner, runs};
+
+    let scratch = tempfile::tempdir()?;
+    let db = domain::db::connect(&domain::db::sqlite_file_url(
+        &scratch.path().join("bench.db"),
+    ))
+    .await?;
+    domain::db::migrate(&db).await?;
+    let started = Instant::now();
+    demo::load(&db, count, demo::DEFAULT_SEED).await?;
+    println!(
+        "loaded {count} demo profiles in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let everyone = service::create(
+        &db,
+        &SegmentInput {
+            name: "Bench: everyone".into(),
+            description: String::new(),
+            rule: "identity.CRMID exists".into(),
+            schedule: "manual".into(),
+        },
+    )
+    .await?;
+    let evaluated = service::evaluate(&db, &everyone.public_id, chrono::Utc::now()).await?;
+    println!("segment of {} members", evaluated.size);
+    let landing = scratch.path().join("landing");
+    let connectors = domain::connections::Connectors {
+        catalog: std::sync::Arc::new(domain::catalog::Catalog::built_in()),
+        key: domain::secrets::SecretKey::generate(),
+        probe: domain::connections::probe::ProbeSettings {
+            landing_root: landing.clone(),
+            timeout: std::time::Duration::from_secs(30),
+        },
+    };
+    let account = accounts::create(
+        &db,
+        &connectors,
+        &AccountInput {
+            destination_id: "local_folder".into(),
+            name: "Bench".into(),
+            values: Default::default(),
+            clear: Default::default(),
+        },
+        None,
+    )
+    .await?;
+    let mapping: Vec<MappingRow> = EXPORT_COLUMNS
+        .iter()
+        .map(|(kind, source, target)| MappingRow {
+            kind: if *kind == "identity" {
+                SourceKind::Identity
+            } else {
+                SourceKind::Field
+            },
+            source: (*source).into(),
+            target: (*target).into(),
+            mandatory: false,
+            dedup_key: false,
+            transformation: Hashing::None,
+        })
+        .collect();
+    let mut seconds = Vec::new();
+    for (name, format, compression) in [
+        ("csv", "csv", "none"),
+        ("gzip", "csv", "gzip"),
+        ("parquet", "parquet", "none"),
+    ] {
+        let flow = dataflows::create(
+            &db,
+            &connectors,
+            &ConnectionInput {
+                destination_id: "local_folder".into(),
+                account_id: account.public_id.clone(),
+                name: format!("Bench {name}"),
+                description: String::new(),
+                params: [
+                    ("folder".to_owned(), name.to_owned()),
+                    ("format".to_owned(), format.to_owned()),
+                    ("compression".to_owned(), compression.to_owned()),
+                ]
+                .into(),
+                marketing_actions: vec![],
+            },
+            None,
+        )
+        .await?;
+        domain::activation::save(
+            &db,
+            &connectors,
+            &flow.public_id,
+            &Activation {
+                segments: vec![SegmentSchedule {
+                    segment_id: everyone.public_id.clone(),
+                    schedule: Schedule::Daily,
+                    mode: ExportMode::Full,
+                    time: Some("23:59".into()),
+                    after_evaluation: false,
+                    start_date: chrono::Utc::now().date_naive() + chrono::Duration::days(30),
+                    end_date: None,
+                    file_name: "bench_{datetime}".into(),
+                }],
+                mapping: mapping.clone(),
+            },
+            true,
+        )
+        .await?;
+        runs::enqueue_manual(&db, &flow.public_id, None).await?;
+        let lease = chrono::Duration::seconds(600);
+        let run = runs::claim(&db, "bench", lease, chrono::Utc::now())
+            .await?
+            .ok_or("no run to claim")?;
+        let id = run.public_id.clone();
+        let started = Instant::now();
+        runner::run_claimed(&db, &connectors, run, "bench", lease).await?;
+        let elapsed = started.elapsed().as_secs_f64();
+        let done = runs::find(&db, &id).await?;
+        let files: Vec<runs::FileRecord> = serde_json::from_str(&done.files)?;
+        let bytes: u64 = files.iter().map(|f| f.bytes).sum();
+        println!(
+            "{name}: {} rows, {:.1} MB, {} in {elapsed:.2} s",
+            done.activated,
+            bytes as f64 / 1e6,
+            done.status
+        );
+        seconds.push(elapsed);
+    }
+    let peak = peak_rss_mb();
+
+    // The same rows held in memory, through the bare CSV writer: what the runner costs above it.
+    let ids: Vec<i64> = (1..=i64::try_from(count)?).collect();
+    let mut rows: Vec<Vec<String>> = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(5000) {
+        for p in store::load_many(&db, chunk).await? {
+            rows.push(
+                EXPORT_COLUMNS
+                    .iter()
+                    .map(|(kind, source, _)| {
+                        if *kind == "identity" {
+                            p.identities
+                                .iter()
+                                .find(|(ns, _)| ns == source)
+                                .map(|(_, v)| v.clone())
+                                .unwrap_or_default()
+                        } else {
+                            p.attributes
+                                .pointer(&format!("/{}", source.replace('.', "/")))
+                                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                                .unwrap_or_default()
+                        }
+                    })
+                    .collect(),
+            );
+        }
+    }
+    let started = Instant::now();
+    let mut writer = csv::Writer::from_writer(std::io::BufWriter::new(std::fs::File::create(
+        scratch.path().join("bare.csv"),
+    )?));
+    writer.write_record(EXPORT_COLUMNS.iter().map(|c| c.2))?;
+    for row in &rows {
+        writer.write_record(row)?;
+    }
+    writer.flush()?;
+    let bare = started.elapsed().as_secs_f64();
+    println!(
+        "export: rows={count} csv_s={:.2} gzip_s={:.2} parquet_s={:.2} bare_csv_s={bare:.2} peak_rss_mb={peak:.0}",
+        seconds[0], seconds[1], seconds[2]
     );
     db.close().await?;
     Ok(())
