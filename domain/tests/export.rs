@@ -961,3 +961,57 @@ async fn alerts_notify_in_the_app_and_post_to_the_webhook() {
     assert_eq!(notes[0].0.kind, "failure", "{notes:?}");
     assert_eq!(seen.lock().unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn files_split_at_the_specs_row_limit() {
+    let (db, mut c, landing) = demo(300).await;
+    // The Local folder spec with a limit of 20 rows per file.
+    let sources: Vec<(String, String)> = domain::catalog::BUILT_IN
+        .iter()
+        .map(|(file, text)| {
+            let text = if *file == "local_folder.toml" {
+                text.replace("[files]\n", "[files]\nmax_rows_per_file = 20\n")
+            } else {
+                (*text).to_owned()
+            };
+            ((*file).to_owned(), text)
+        })
+        .collect();
+    c.catalog = std::sync::Arc::new(
+        domain::catalog::Catalog::from_sources(&sources, &BTreeMap::new(), vec![]).unwrap(),
+    );
+    let f = connect(db, c, landing, "local_folder", &[], &[]).await;
+    activate(&f, ExportMode::Full, Schedule::Daily, mapping()).await;
+    runs::enqueue_manual(&f.db.db, &f.flow, None).await.unwrap();
+    let run = run_all(&f).await.pop().unwrap();
+    assert_eq!(run.status, "success", "{:?}", run.error);
+    let recorded: Vec<runs::FileRecord> = serde_json::from_str(&run.files).unwrap();
+    let expected_parts = (run.activated as usize).div_ceil(20);
+    assert!(expected_parts >= 2, "{} rows", run.activated);
+    assert_eq!(recorded.len(), expected_parts);
+    let base = recorded[0].name.trim_end_matches(".csv").to_owned();
+    for (i, file) in recorded.iter().enumerate() {
+        let name = if i == 0 {
+            format!("{base}.csv")
+        } else {
+            format!("{base}_{}.csv", i + 1)
+        };
+        assert_eq!(file.name, name);
+        let path = files_under(f.landing.path())
+            .into_iter()
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy() == file.name)
+            })
+            .unwrap();
+        let text = std::fs::read_to_string(path).unwrap();
+        // Every part has the header and at most 20 rows.
+        assert_eq!(text.lines().next(), Some("email,first_name,tier"));
+        assert_eq!(text.lines().count() as u64 - 1, file.rows);
+        assert!(file.rows <= 20);
+    }
+    assert_eq!(
+        recorded.iter().map(|f| f.rows as i64).sum::<i64>(),
+        run.activated
+    );
+}
