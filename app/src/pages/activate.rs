@@ -358,7 +358,22 @@ fn ScheduleRow(
                 <FieldError problems field=at("mode") />
                 <label for=id("schedule")>"Frequency"</label>
                 <select id=id("schedule") prop:value=get(|r| r.schedule.clone()) on:change=set(|r, v| r.schedule = v)>
-                    {offered.iter().map(|(code, title)| view! { <option value=code.clone()>{title.clone()}</option> }).collect_view()}
+                    {move || {
+                        // Full files: once, daily, weekly, monthly; incremental: daily or every N hours.
+                        let incremental = state.with(|s| s.segments.get(i).is_some_and(|r| r.mode == "incremental"));
+                        let current = state.with(|s| s.segments.get(i).map(|r| r.schedule.clone()).unwrap_or_default());
+                        offered
+                            .iter()
+                            .filter(|(code, _)| {
+                                if incremental {
+                                    code == "daily" || code.starts_with("every_")
+                                } else {
+                                    !code.starts_with("every_")
+                                }
+                            })
+                            .map(|(code, title)| view! { <option value=code.clone() selected=*code == current>{title.clone()}</option> })
+                            .collect_view()
+                    }}
                 </select>
                 <FieldError problems field=at("schedule") />
                 <label for=id("time")>"Time (UTC)"</label>
@@ -504,10 +519,12 @@ fn MappingRowView(
                     view! {
                         <select aria-label=format!("Identity of row {}", i + 1) prop:value=move || row().source
                             on:change=update(Box::new(move |r, v| {
-                                if let Some(spec) = spec_identities.iter().find(|s| s.namespace == v)
-                                    && r.target.is_empty()
-                                {
-                                    r.target = spec.target.clone();
+                                if r.target.is_empty() {
+                                    // The platform's name when the spec has one, else the namespace.
+                                    r.target = spec_identities
+                                        .iter()
+                                        .find(|s| s.namespace == v)
+                                        .map_or_else(|| v.to_lowercase(), |spec| spec.target.clone());
                                 }
                                 r.source = v;
                                 r.mandatory = true;
