@@ -179,7 +179,7 @@ pub fn check_file_name(template: &str) -> std::result::Result<(), String> {
 }
 
 /// Makes text safe inside a file name: letters, digits, `-` and `_`; others become `_`.
-fn file_safe(text: &str) -> String {
+pub(crate) fn file_safe(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_alphanumeric() || c == '-' || c == '_' {

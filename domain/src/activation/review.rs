@@ -387,7 +387,8 @@ fn render(
     })
 }
 
-fn one_byte(params: &Values, key: &str, default: u8) -> u8 {
+/// A one-character CSV option (`\\t` for a tab), or `default`.
+pub(crate) fn one_byte(params: &Values, key: &str, default: u8) -> u8 {
     match params.get(key).map(String::as_str) {
         Some("\\t") => b'\t',
         Some(v) if v.len() == 1 => v.as_bytes()[0],

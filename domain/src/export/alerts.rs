@@ -131,12 +131,7 @@ async fn notify(
     .await;
     match created {
         Ok(_) => {}
-        Err(e)
-            if matches!(
-                e.sql_err(),
-                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-            ) =>
-        {
+        Err(e) if super::runs::is_unique_violation(&e) => {
             return Ok(false);
         }
         Err(e) => return Err(e.into()),

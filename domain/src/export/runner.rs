@@ -19,8 +19,8 @@ use sha2::{Digest, Sha256};
 
 use super::runs::{self, FileRecord, Outcome};
 use super::transport;
-use crate::activation::review::row_for;
-use crate::activation::{self, ExportMode, MappingRow, policy, render_file_name};
+use crate::activation::review::{one_byte, row_for};
+use crate::activation::{self, ExportMode, MappingRow, file_safe, policy, render_file_name};
 use crate::catalog::ConnectionType;
 use crate::connections::{Connectors, Values, accounts};
 use crate::entities::{account, dataflow, dataflow_run, segment, segment_membership};
@@ -132,14 +132,6 @@ struct CsvOptions {
     header: bool,
     null: String,
     empty: String,
-}
-
-fn one_byte(params: &Values, key: &str, default: u8) -> u8 {
-    match params.get(key).map(String::as_str) {
-        Some("\\t") => b'\t',
-        Some(v) if v.len() == 1 => v.as_bytes()[0],
-        _ => default,
-    }
 }
 
 impl Files {
@@ -311,10 +303,7 @@ fn folder_of(
         .get("folder")
         .cloned()
         .unwrap_or_default()
-        .replace(
-            "{destination}",
-            &destination.replace(|c: char| !c.is_alphanumeric() && c != '-', "_"),
-        )
+        .replace("{destination}", &file_safe(destination))
         .replace("{dataflow_id}", &flow.public_id)
         .replace("{segment_id}", &segment.public_id)
         .replace("{date}", &slot.format("%Y%m%d").to_string())

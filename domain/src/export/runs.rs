@@ -35,7 +35,8 @@ pub struct Outcome {
     pub files: Vec<FileRecord>,
 }
 
-fn is_unique_violation(error: &DbErr) -> bool {
+/// Whether an insert hit a unique index (the row already exists).
+pub(crate) fn is_unique_violation(error: &DbErr) -> bool {
     matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
