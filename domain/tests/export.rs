@@ -1015,3 +1015,231 @@ async fn files_split_at_the_specs_row_limit() {
         run.activated
     );
 }
+
+/// Reads a local-folder CSV export (comma, header) into rows of cells.
+fn read_csv_rows(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let header = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let rows = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    (header, rows)
+}
+
+#[tokio::test]
+async fn exported_values_are_exactly_what_the_dry_run_shows_on_every_backend() {
+    use domain::entities::{profile, profile_identity};
+    use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, Set};
+    for t in testing::all().await {
+        let label = t.label;
+        domain::profiles::demo::load(&t.db, 150, domain::profiles::demo::DEFAULT_SEED)
+            .await
+            .unwrap();
+        let landing = tempfile::tempdir().unwrap();
+        let c = testing::connectors(landing.path());
+        let f = connect(t, c, landing, "local_folder", &[], &[("folder", "out")]).await;
+        // A member with hostile text, a fractional number and a second, lower email.
+        let member = domain::segments::service::sample_members(&f.db.db, &f.segment, 1_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|p| {
+                p.identities.iter().any(|(ns, _)| ns == "Email")
+                    && p.attributes.pointer("/consents/marketing/email/val")
+                        == Some(&serde_json::json!("y"))
+            })
+            .expect("a consenting member with an email");
+        let mut attributes = member.attributes.clone();
+        attributes["person"]["name"]["firstName"] = serde_json::json!("Zoë \"Z\", ;\nnext");
+        attributes["loyalty"]["points"] = serde_json::json!(12.5);
+        let mut row = profile::Entity::find_by_id(member.id)
+            .one(&f.db.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .into_active_model();
+        row.attributes = Set(attributes);
+        row.update(&f.db.db).await.unwrap();
+        profile_identity::ActiveModel {
+            namespace: Set("Email".into()),
+            value: Set("0000-first@example.com".into()),
+            profile_id: Set(member.id),
+        }
+        .insert(&f.db.db)
+        .await
+        .unwrap();
+
+        let mut mapping = mapping();
+        mapping.push(MappingRow {
+            kind: SourceKind::Field,
+            source: "loyalty.points".into(),
+            target: "points".into(),
+            mandatory: false,
+            dedup_key: false,
+            transformation: Hashing::None,
+        });
+        mapping.push(MappingRow {
+            kind: SourceKind::Identity,
+            source: "CRMID".into(),
+            target: "crm_id".into(),
+            mandatory: true,
+            dedup_key: true,
+            transformation: Hashing::Sha256Hex,
+        });
+        activate(&f, ExportMode::Full, Schedule::Daily, mapping.clone()).await;
+        runs::enqueue_manual(&f.db.db, &f.flow, None).await.unwrap();
+        let run = run_all(&f).await.pop().unwrap();
+        assert_eq!(run.status, "success", "{label}: {:?}", run.error);
+
+        // What the dry run's row builder makes of every member, from whole loaded profiles.
+        let spec = f.c.spec("local_folder").unwrap().clone();
+        let saved = activation::current(&f.db.db, &f.flow)
+            .await
+            .unwrap()
+            .mapping;
+        let mut expected: Vec<Vec<String>> =
+            domain::segments::service::sample_members(&f.db.db, &f.segment, 100_000)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|p| {
+                    p.attributes.pointer("/consents/marketing/email/val")
+                        == Some(&serde_json::json!("y"))
+                })
+                .filter_map(|p| domain::activation::review::row_for(&spec, &saved, p))
+                .map(|row| {
+                    row.into_iter()
+                        .map(|(_, v)| v.unwrap_or_default())
+                        .collect()
+                })
+                .collect();
+        expected.sort();
+        let csv = files_under(f.landing.path())
+            .into_iter()
+            .find(|p| p.extension().is_some_and(|e| e == "csv"))
+            .unwrap();
+        let (header, mut rows) = read_csv_rows(&csv);
+        rows.sort();
+        assert_eq!(
+            header,
+            ["email", "first_name", "tier", "points", "crm_id"],
+            "{label}"
+        );
+        assert_eq!(rows, expected, "{label}");
+        assert_eq!(run.activated as usize, rows.len(), "{label}");
+        let edited = rows
+            .iter()
+            .find(|r| r[0] == "0000-first@example.com")
+            .unwrap_or_else(|| panic!("{label}: the lowest email is the one exported"));
+        assert_eq!(edited[1], "Zoë \"Z\", ;\nnext", "{label}");
+        assert_eq!(edited[3], "12.5", "{label}");
+        assert_eq!(edited[4].len(), 64, "{label}: CRMID hashed as SHA-256 hex");
+    }
+}
+
+#[tokio::test]
+async fn deduplication_keeps_the_latest_record_on_every_backend() {
+    use domain::entities::profile;
+    use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, Set};
+    for t in testing::all().await {
+        let label = t.label;
+        domain::profiles::demo::load(&t.db, 200, domain::profiles::demo::DEFAULT_SEED)
+            .await
+            .unwrap();
+        let landing = tempfile::tempdir().unwrap();
+        let c = testing::connectors(landing.path());
+        let f = connect(t, c, landing, "local_folder", &[], &[("folder", "out")]).await;
+        // Deduplicated by city: the most recently updated profile of each city wins.
+        activate(
+            &f,
+            ExportMode::Full,
+            Schedule::Daily,
+            vec![by_city_field(), first_name_field()],
+        )
+        .await;
+        let members = domain::segments::service::sample_members(&f.db.db, &f.segment, 100_000)
+            .await
+            .unwrap();
+        let consenting: Vec<_> = members
+            .iter()
+            .filter(|p| {
+                p.attributes.pointer("/consents/marketing/email/val")
+                    == Some(&serde_json::json!("y"))
+                    && p.attributes.pointer("/homeAddress/city").is_some()
+            })
+            .collect();
+        // One member per city becomes the newest, with a name that says so.
+        let mut cities: BTreeMap<String, i64> = BTreeMap::new();
+        for p in &consenting {
+            let city = p.attributes["homeAddress"]["city"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            cities.entry(city).or_insert(p.id);
+        }
+        for id in cities.values() {
+            let row = profile::Entity::find_by_id(*id)
+                .one(&f.db.db)
+                .await
+                .unwrap()
+                .unwrap();
+            let mut attributes = row.attributes.clone();
+            attributes["person"]["name"]["firstName"] = serde_json::json!(format!("newest-{id}"));
+            let mut active = row.into_active_model();
+            active.attributes = Set(attributes);
+            active.updated_at = Set(Utc::now() + Duration::seconds(60));
+            active.update(&f.db.db).await.unwrap();
+        }
+        runs::enqueue_manual(&f.db.db, &f.flow, None).await.unwrap();
+        let run = run_all(&f).await.pop().unwrap();
+        assert_eq!(run.status, "success", "{label}: {:?}", run.error);
+        let csv = files_under(f.landing.path())
+            .into_iter()
+            .find(|p| p.extension().is_some_and(|e| e == "csv"))
+            .unwrap();
+        let (_, rows) = read_csv_rows(&csv);
+        assert_eq!(rows.len(), cities.len(), "{label}: one row per city");
+        for row in &rows {
+            assert_eq!(
+                row[1],
+                format!("newest-{}", cities[&row[0]]),
+                "{label}: the latest record of {} wins",
+                row[0]
+            );
+        }
+        let excluded: BTreeMap<String, i64> = serde_json::from_str(&run.excluded).unwrap();
+        assert_eq!(
+            excluded.get(runner::DUPLICATE).copied().unwrap_or(0) as usize,
+            consenting.len() - cities.len(),
+            "{label}"
+        );
+    }
+}
+
+fn by_city_field() -> MappingRow {
+    MappingRow {
+        kind: SourceKind::Field,
+        source: "homeAddress.city".into(),
+        target: "city".into(),
+        mandatory: true,
+        dedup_key: true,
+        transformation: Hashing::None,
+    }
+}
+
+fn first_name_field() -> MappingRow {
+    MappingRow {
+        kind: SourceKind::Field,
+        source: "person.name.firstName".into(),
+        target: "first_name".into(),
+        mandatory: false,
+        dedup_key: false,
+        transformation: Hashing::None,
+    }
+}

@@ -11,6 +11,7 @@ mod m20261128_000006_create_accounts_and_dataflows;
 mod m20261128_000007_create_activations;
 mod m20261128_000008_create_runs;
 mod m20261128_000009_create_alerts;
+mod m20261129_000010_covering_identity_index;
 
 /// Every migration, oldest first. New files are appended, never edited once released.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000007_create_activations::Migration),
             Box::new(m20261128_000008_create_runs::Migration),
             Box::new(m20261128_000009_create_alerts::Migration),
+            Box::new(m20261129_000010_covering_identity_index::Migration),
         ]
     }
 }

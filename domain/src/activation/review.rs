@@ -9,7 +9,7 @@ use super::identity;
 use super::policy::{self, Labelled, Violation};
 use super::{Activation, MappingRow, SourceKind, render_file_name};
 use crate::Result;
-use crate::catalog::spec::{FileFormat, Normalization};
+use crate::catalog::spec::{FileFormat, Hashing, Normalization};
 use crate::catalog::{ConnectionType, Spec};
 use crate::connections::{Connectors, Values};
 use crate::entities::{dataflow, segment, segment_membership};
@@ -236,7 +236,7 @@ fn normalization_for(spec: &Spec, namespace: &str) -> Normalization {
 fn country(profile: &StoredProfile) -> Option<String> {
     profile
         .attributes
-        .pointer("/homeAddress/countryCode")
+        .pointer(&format!("/{}", COUNTRY_FIELD.replace('.', "/")))
         .and_then(|v| v.as_str())
         .map(str::to_owned)
 }
@@ -254,6 +254,98 @@ async fn first_members(db: &DatabaseConnection, segment_id: i32, limit: u64) -> 
         .collect())
 }
 
+/// The attribute a phone number's default region comes from.
+pub const COUNTRY_FIELD: &str = "homeAddress.countryCode";
+
+/// How each mapped column's value is prepared, worked out once per export from the spec and
+/// applied to every row: identities normalised and hashed as the platform requires, mandatory
+/// values checked.
+pub struct RowPlan {
+    columns: Vec<ColumnPlan>,
+}
+
+struct ColumnPlan {
+    /// (normalisation, hashing, namespace) for an identity; `None` for an attribute.
+    identity: Option<(Normalization, Hashing, String)>,
+    mandatory: bool,
+    dedup_key: bool,
+}
+
+impl RowPlan {
+    pub fn new(spec: &Spec, mapping: &[MappingRow]) -> Self {
+        let columns = mapping
+            .iter()
+            .map(|m| ColumnPlan {
+                identity: (m.kind == SourceKind::Identity).then(|| {
+                    let normalization = spec
+                        .identities
+                        .iter()
+                        .find(|i| i.namespace == m.source)
+                        .map_or(Normalization::None, |i| i.normalize);
+                    (normalization, m.transformation, m.source.clone())
+                }),
+                mandatory: m.mandatory,
+                dedup_key: m.dedup_key,
+            })
+            .collect();
+        Self { columns }
+    }
+
+    /// Prepares one row from the raw value of each mapped column (attribute text, identity
+    /// value), or `None` when the profile is left out (a mandatory value missing or unreadable).
+    pub fn prepare(
+        &self,
+        mut values: Vec<Option<String>>,
+        country: Option<&str>,
+    ) -> Option<Vec<Option<String>>> {
+        for (plan, value) in self.columns.iter().zip(values.iter_mut()) {
+            if let (Some((normalization, hashing, namespace)), Some(raw)) =
+                (&plan.identity, value.as_deref())
+            {
+                *value = identity::prepare(*normalization, *hashing, namespace, raw, country).ok();
+            }
+            if plan.mandatory && value.as_deref().is_none_or(str::is_empty) {
+                return None;
+            }
+        }
+        Some(values)
+    }
+
+    /// Whether no two profiles can share a row's deduplication keys: one of them is a
+    /// mandatory identity taken as stored (no two profiles hold the same value of a namespace,
+    /// and hashing keeps distinct values apart). Normalising could merge values, so it counts
+    /// only without.
+    pub fn keys_are_unique(&self) -> bool {
+        self.columns.iter().any(|c| {
+            c.dedup_key && c.mandatory && matches!(c.identity, Some((Normalization::None, _, _)))
+        })
+    }
+
+    /// A hash of a prepared row's deduplication keys, or `None` when it has none.
+    pub fn dedup_key(&self, row: &[Option<String>]) -> Option<u64> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        let mut any = false;
+        for (plan, value) in self.columns.iter().zip(row) {
+            if plan.dedup_key {
+                any = true;
+                value.hash(&mut hasher);
+            }
+        }
+        any.then(|| hasher.finish())
+    }
+}
+
+/// An attribute as export text: strings as they are, other JSON values as JSON, null as absent.
+pub fn attribute_text(attributes: &serde_json::Value, path: &str) -> Option<String> {
+    let pointer = format!("/{}", path.replace('.', "/"));
+    attributes.pointer(&pointer).and_then(|v| match v {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    })
+}
+
 /// One profile's row: the target column → prepared value, or `None` when the profile is left
 /// out (a mandatory value missing or unreadable).
 pub fn row_for(
@@ -261,43 +353,28 @@ pub fn row_for(
     mapping: &[MappingRow],
     profile: &StoredProfile,
 ) -> Option<Vec<(String, Option<String>)>> {
-    let mut row = Vec::new();
-    for m in mapping {
-        let value = match m.kind {
-            SourceKind::Field => {
-                let pointer = format!("/{}", m.source.replace('.', "/"));
-                profile.attributes.pointer(&pointer).and_then(|v| match v {
-                    serde_json::Value::Null => None,
-                    serde_json::Value::String(s) => Some(s.clone()),
-                    other => Some(other.to_string()),
-                })
-            }
+    let raw = mapping
+        .iter()
+        .map(|m| match m.kind {
+            SourceKind::Field => attribute_text(&profile.attributes, &m.source),
+            // The lowest value when a namespace holds several, as the export reads it.
             SourceKind::Identity => profile
                 .identities
                 .iter()
-                .find(|(ns, _)| *ns == m.source)
-                .and_then(|(_, v)| {
-                    let normalization = spec
-                        .identities
-                        .iter()
-                        .find(|i| i.namespace == m.source)
-                        .map_or(Normalization::None, |i| i.normalize);
-                    identity::prepare(
-                        normalization,
-                        m.transformation,
-                        &m.source,
-                        v,
-                        country(profile).as_deref(),
-                    )
-                    .ok()
-                }),
-        };
-        if m.mandatory && value.as_deref().is_none_or(str::is_empty) {
-            return None;
-        }
-        row.push((m.target.clone(), value));
-    }
-    Some(row)
+                .filter(|(ns, _)| *ns == m.source)
+                .map(|(_, v)| v)
+                .min()
+                .cloned(),
+        })
+        .collect();
+    let prepared = RowPlan::new(spec, mapping).prepare(raw, country(profile).as_deref())?;
+    Some(
+        mapping
+            .iter()
+            .map(|m| m.target.clone())
+            .zip(prepared)
+            .collect(),
+    )
 }
 
 fn render(

@@ -2,6 +2,7 @@
 //! transports that deliver files to local folders, SFTP servers and object stores.
 
 pub mod alerts;
+pub mod members;
 pub mod runner;
 pub mod runs;
 pub mod schedule;

@@ -1,33 +1,32 @@
-//! The file runner: streams a segment's members from the database page by page, applies the
-//! mapping, mandatory keys, deduplication (latest record wins, lowest profile id breaks ties),
-//! consent and hashing, writes CSV or JSON Lines (optionally gzip) split at the row limit, and
-//! delivers each file whole, then a manifest. Memory stays flat: one page at a time, plus one
-//! small entry per deduplication key.
+//! The file runner: streams a segment's members from the database in keyset pages (values
+//! extracted by the database), applies the mapping, mandatory keys, deduplication (latest record
+//! wins, lowest profile id breaks ties), consent and hashing on a blocking thread while the next
+//! page is read, writes CSV, JSON Lines or Parquet (optionally gzip) split at the row limit, and
+//! delivers each file whole, then a manifest. Memory stays flat: two pages in flight, plus a
+//! Bloom filter of deduplication keys.
 
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
+use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use sha2::{Digest, Sha256};
 
+use super::members::{Member, MemberQuery, Page, Wanted};
 use super::runs::{self, FileRecord, Outcome};
 use super::transport;
-use crate::activation::review::{one_byte, row_for};
-use crate::activation::{self, ExportMode, MappingRow, file_safe, policy, render_file_name};
+use crate::activation::review::{COUNTRY_FIELD, RowPlan, one_byte};
+use crate::activation::{
+    self, ExportMode, MappingRow, SourceKind, file_safe, policy, render_file_name,
+};
 use crate::catalog::ConnectionType;
 use crate::connections::{Connectors, Values, accounts};
-use crate::entities::{account, dataflow, dataflow_run, segment, segment_membership};
-use crate::profiles::store;
+use crate::entities::{account, dataflow, dataflow_run, segment};
 
-/// Profiles read from the database at a time.
-pub const PAGE: u64 = 2_000;
+/// Members read from the database at a time.
+pub const PAGE: u64 = 10_000;
 
 /// Why a profile was left out.
 pub const NO_CONSENT: &str = "no_consent";
@@ -157,6 +156,8 @@ impl Files {
             ));
             let properties = parquet::file::properties::WriterProperties::builder()
                 .set_compression(parquet::basic::Compression::SNAPPY)
+                // A row group is held in memory until written: bound it by size, not rows.
+                .set_max_row_group_bytes(Some(4 << 20))
                 .build();
             let writer =
                 parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(properties))
@@ -204,7 +205,7 @@ impl Files {
         Ok(())
     }
 
-    fn write(&mut self, row: &[(String, Option<String>)]) -> std::io::Result<()> {
+    fn write(&mut self, row: Vec<Option<String>>) -> std::io::Result<()> {
         if self.current.as_ref().is_some_and(|c| c.3 >= self.max_rows) {
             self.close_part()?;
         }
@@ -215,7 +216,7 @@ impl Files {
         match part {
             Part::Csv(writer) => {
                 let o = self.csv.as_ref().expect("CSV options");
-                let cells = row.iter().map(|(_, v)| match v {
+                let cells = row.iter().map(|v| match v {
                     None => o.null.as_str(),
                     Some(v) if v.is_empty() => o.empty.as_str(),
                     Some(v) => v.as_str(),
@@ -223,25 +224,21 @@ impl Files {
                 writer.write_record(cells).map_err(std::io::Error::other)?;
             }
             Part::Parquet(part) => {
-                for (column, (_, value)) in part.columns.iter_mut().zip(row) {
-                    column.push(value.clone());
+                for (column, value) in part.columns.iter_mut().zip(row) {
+                    column.push(value);
                 }
                 if part.columns[0].len() >= PARQUET_BATCH {
                     part.flush_batch()?;
                 }
             }
             Part::Lines(sink) => {
-                let object: serde_json::Map<String, serde_json::Value> = row
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            v.clone()
-                                .map_or(serde_json::Value::Null, serde_json::Value::String),
-                        )
-                    })
-                    .collect();
-                serde_json::to_writer(&mut *sink, &object)?;
+                serde_json::to_writer(
+                    &mut *sink,
+                    &JsonRecord {
+                        names: &self.header,
+                        values: &row,
+                    },
+                )?;
                 sink.write_all(b"\n")?;
             }
         }
@@ -291,6 +288,23 @@ impl Files {
     }
 }
 
+/// One JSON Lines record: the header's names with the row's values (null when absent).
+struct JsonRecord<'a> {
+    names: &'a [String],
+    values: &'a [Option<String>],
+}
+
+impl serde::Serialize for JsonRecord<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.names.len()))?;
+        for (name, value) in self.names.iter().zip(self.values) {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
 /// Fills the folder macros of a connection's folder path.
 fn folder_of(
     params: &Values,
@@ -311,51 +325,135 @@ fn folder_of(
         .to_owned()
 }
 
-async fn member_page(
-    db: &DatabaseConnection,
-    segment_id: i32,
-    since: Option<DateTime<Utc>>,
-    after: i64,
-) -> crate::Result<Vec<(i64, String)>> {
-    let mut query = segment_membership::Entity::find()
-        .filter(segment_membership::Column::SegmentId.eq(segment_id))
-        .filter(segment_membership::Column::ProfileId.gt(after));
-    query = match since {
-        None => query.filter(segment_membership::Column::Status.eq("realized")),
-        Some(since) => query.filter(
-            Condition::any()
-                .add(
-                    Condition::all()
-                        .add(segment_membership::Column::Status.eq("realized"))
-                        .add(segment_membership::Column::QualifiedAt.gt(since)),
-                )
-                .add(
-                    Condition::all()
-                        .add(segment_membership::Column::Status.eq("exited"))
-                        .add(segment_membership::Column::ExitedAt.gt(since)),
-                ),
-        ),
-    };
-    Ok(query
-        .order_by_asc(segment_membership::Column::ProfileId)
-        .limit(PAGE)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|m| (m.profile_id, m.status))
-        .collect())
+/// What every member is read with: the mapped values, then the consents the marketing actions
+/// need, then the country phone numbers are read in.
+fn wanted_for(mapping: &[MappingRow], consent: &[&str]) -> Vec<Wanted> {
+    mapping
+        .iter()
+        .map(|m| match m.kind {
+            SourceKind::Field => Wanted::Attribute(m.source.clone()),
+            SourceKind::Identity => Wanted::Identity(m.source.clone()),
+        })
+        .chain(consent.iter().map(|c| Wanted::Attribute((*c).to_owned())))
+        .chain(std::iter::once(Wanted::Attribute(COUNTRY_FIELD.to_owned())))
+        .collect()
 }
 
-fn dedup_hash(mapping: &[MappingRow], row: &[(String, Option<String>)]) -> Option<u64> {
-    let mut hasher = DefaultHasher::new();
-    let mut any = false;
-    for (m, (_, value)) in mapping.iter().zip(row) {
-        if m.dedup_key {
-            any = true;
-            value.hash(&mut hasher);
-        }
+/// A member's prepared row, or why it is left out (no consent, a mandatory value missing).
+fn prepare_member(
+    plan: &RowPlan,
+    mapped: usize,
+    mut values: Vec<Option<String>>,
+) -> Result<Vec<Option<String>>, &'static str> {
+    let country = values.pop().flatten();
+    let consents = values.split_off(mapped);
+    if consents.iter().any(|c| c.as_deref() != Some("y")) {
+        return Err(NO_CONSENT);
     }
-    any.then(|| hasher.finish())
+    plan.prepare(values, country.as_deref()).ok_or(MISSING_KEY)
+}
+
+/// Latest wins; on a tie the lowest profile id.
+fn better(a: (i64, i64), b: (i64, i64)) -> (i64, i64) {
+    if b.0 > a.0 || (b.0 == a.0 && b.1 < a.1) {
+        b
+    } else {
+        a
+    }
+}
+
+/// Deduplication keys that may occur more than once, with the best record seen for each.
+///
+/// The first pass puts every key in a Bloom filter; a key the filter may already hold becomes a
+/// candidate, and the candidate keeps the best of the records seen since. Only the first record
+/// of a key can be missing from that, and the second pass meets it first (same order), settles
+/// the candidate with it, and from then on every record of the key knows whether it wins. Memory
+/// is the filter (about 1.2 bytes per member) plus the candidates (real duplicates and about 1%
+/// false positives), not one entry per member.
+#[derive(Default)]
+struct Duplicates {
+    candidates: HashMap<u64, ((i64, i64), bool)>,
+}
+
+impl Duplicates {
+    /// Whether this record loses to another record with the same key.
+    fn loses(&mut self, key: u64, record: (i64, i64)) -> bool {
+        let Some((best, settled)) = self.candidates.get_mut(&key) else {
+            return false;
+        };
+        if !*settled {
+            *best = better(*best, record);
+            *settled = true;
+        }
+        best.1 != record.1
+    }
+}
+
+/// Reads every page of `query` and hands each member to `each` on a blocking thread, so the
+/// database reads the next page while this one is prepared and written. With `progress`, the
+/// run's received count follows the pages read.
+async fn pump<S, F>(
+    db: &DatabaseConnection,
+    query: &MemberQuery,
+    state: S,
+    mut each: F,
+    progress: Option<i64>,
+) -> Result<S, String>
+where
+    S: Send + 'static,
+    F: FnMut(&mut S, Member) -> Result<(), String> + Send + 'static,
+{
+    let (pages, mut incoming) = tokio::sync::mpsc::channel::<Page>(1);
+    let decoder = query.decoder();
+    let worker = tokio::task::spawn_blocking(move || {
+        let mut state = state;
+        while let Some(page) = incoming.blocking_recv() {
+            for member in decoder.decode(page).map_err(|e| e.to_string())? {
+                each(&mut state, member)?;
+            }
+        }
+        Ok::<S, String>(state)
+    });
+    let read = async {
+        let mut received = 0;
+        let mut after = 0;
+        let mut page = query
+            .read(db, after, PAGE)
+            .await
+            .map_err(|e| e.to_string())?;
+        while let Some(last) = page.last() {
+            // This page's identities and the next page's members are read at once.
+            let (next, filled) = tokio::join!(
+                query.read(db, last, PAGE),
+                query.read_identities(db, &mut page, after)
+            );
+            filled.map_err(|e| e.to_string())?;
+            let next = next.map_err(|e| e.to_string())?;
+            received += i64::try_from(page.len()).unwrap_or(i64::MAX);
+            after = last;
+            if pages
+                .send(std::mem::replace(&mut page, next))
+                .await
+                .is_err()
+            {
+                // The worker stopped; its error says why.
+                break;
+            }
+            if let Some(run) = progress {
+                runs::progress(db, run, received)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        Ok::<(), String>(())
+    }
+    .await;
+    drop(pages);
+    let state = worker
+        .await
+        .map_err(|e| format!("the export worker stopped: {e}"))?;
+    read?;
+    state
 }
 
 /// Exports one run's segment. Returns the outcome, or why the run failed.
@@ -436,41 +534,57 @@ pub async fn execute(
         None
     };
 
-    // Pass 1: the winner of every deduplication key.
-    let deduplicate = mapping.iter().any(|m| m.dedup_key);
-    let mut winners: HashMap<u64, (i64, i64)> = HashMap::new();
-    if deduplicate {
-        let mut after = 0;
-        loop {
-            let page = member_page(db, segment.id, since, after)
-                .await
-                .map_err(fail)?;
-            let Some(last) = page.last() else { break };
-            after = last.0;
-            let ids: Vec<i64> = page.iter().map(|(id, _)| *id).collect();
-            for profile in store::load_many(db, &ids).await.map_err(fail)? {
-                if !policy::consented(&profile.attributes, &consent) {
-                    continue;
+    let backend = db.get_database_backend();
+    let incremental = since.is_some() || schedule.mode == ExportMode::Incremental;
+
+    // Pass 1: which deduplication keys may repeat, reading only what decides a row's key.
+    let mut duplicates = Duplicates::default();
+    if mapping.iter().any(|m| m.dedup_key) && !RowPlan::new(&spec, &mapping).keys_are_unique() {
+        let keyed: Vec<MappingRow> = mapping
+            .iter()
+            .filter(|m| m.dedup_key || m.mandatory)
+            .cloned()
+            .collect();
+        let query = MemberQuery::new(
+            backend,
+            segment.id,
+            since,
+            &wanted_for(&keyed, &consent),
+            true,
+        )
+        .map_err(fail)?;
+        let plan = RowPlan::new(&spec, &keyed);
+        let expected = usize::try_from(segment.size.unwrap_or(0).max(1_000)).unwrap_or(1_000);
+        let filter = fastbloom::BloomFilter::with_false_pos(0.01).expected_items(expected);
+        let state = (filter, Duplicates::default());
+        let (_, found) = pump(
+            db,
+            &query,
+            state,
+            move |(filter, found), member| {
+                let record = (
+                    member.updated_at.map_or(0, |t| t.timestamp_micros()),
+                    member.profile_id,
+                );
+                if let Ok(row) = prepare_member(&plan, keyed.len(), member.values)
+                    && let Some(key) = plan.dedup_key(&row)
+                {
+                    if filter.contains(&key) {
+                        found
+                            .candidates
+                            .entry(key)
+                            .and_modify(|(best, _)| *best = better(*best, record))
+                            .or_insert((record, false));
+                    } else {
+                        filter.insert(&key);
+                    }
                 }
-                let Some(row) = row_for(&spec, &mapping, &profile) else {
-                    continue;
-                };
-                if let Some(key) = dedup_hash(&mapping, &row) {
-                    let candidate = (profile.updated_at.timestamp_micros(), profile.id);
-                    winners
-                        .entry(key)
-                        .and_modify(|best| {
-                            // Latest wins; on a tie the lowest profile id.
-                            if candidate.0 > best.0
-                                || (candidate.0 == best.0 && candidate.1 < best.1)
-                            {
-                                *best = candidate;
-                            }
-                        })
-                        .or_insert(candidate);
-                }
-            }
-        }
+                Ok(())
+            },
+            None,
+        )
+        .await?;
+        duplicates = found;
     }
 
     // Pass 2: write.
@@ -486,7 +600,7 @@ pub async fn execute(
         format.clone()
     };
     let mut header: Vec<String> = mapping.iter().map(|m| m.target.clone()).collect();
-    if since.is_some() || schedule.mode == ExportMode::Incremental {
+    if incremental {
         header.push("segment_membership_status".into());
     }
     let file_name = render_file_name(
@@ -499,7 +613,7 @@ pub async fn execute(
         "x",
     );
     let base = file_name.trim_end_matches(".x").to_owned();
-    let mut files = Files {
+    let files = Files {
         dir: work.path().to_path_buf(),
         base,
         extension,
@@ -521,57 +635,65 @@ pub async fn execute(
         done: Vec::new(),
         current: None,
     };
-    let mut outcome = Outcome::default();
-    let mut exclusions: Vec<(i64, &'static str)> = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = member_page(db, segment.id, since, after)
-            .await
-            .map_err(fail)?;
-        let Some(last) = page.last() else { break };
-        after = last.0;
-        let status: BTreeMap<i64, String> = page.iter().cloned().collect();
-        let ids: Vec<i64> = page.iter().map(|(id, _)| *id).collect();
-        for profile in store::load_many(db, &ids).await.map_err(fail)? {
+    let query = MemberQuery::new(
+        backend,
+        segment.id,
+        since,
+        &wanted_for(&mapping, &consent),
+        // Only a key that may repeat needs the records' ages.
+        !duplicates.candidates.is_empty(),
+    )
+    .map_err(fail)?;
+    let plan = RowPlan::new(&spec, &mapping);
+    let mapped = mapping.len();
+    let state = (
+        files,
+        Outcome::default(),
+        Vec::<(i64, &'static str)>::new(),
+        duplicates,
+    );
+    let (files, mut outcome, exclusions, _) = pump(
+        db,
+        &query,
+        state,
+        move |(files, outcome, exclusions, duplicates), member| {
             outcome.received += 1;
-            let reason = if !policy::consented(&profile.attributes, &consent) {
-                Some(NO_CONSENT)
-            } else {
-                match row_for(&spec, &mapping, &profile) {
-                    None => Some(MISSING_KEY),
-                    Some(mut row) => {
-                        let duplicate = dedup_hash(&mapping, &row)
-                            .and_then(|key| winners.get(&key))
-                            .is_some_and(|winner| winner.1 != profile.id);
-                        if duplicate {
-                            Some(DUPLICATE)
-                        } else {
-                            if since.is_some() || schedule.mode == ExportMode::Incremental {
-                                row.push((
-                                    "segment_membership_status".into(),
-                                    status.get(&profile.id).cloned(),
-                                ));
-                            }
-                            files
-                                .write(&row)
-                                .map_err(|e| format!("writing the file failed: {e}"))?;
-                            outcome.activated += 1;
-                            None
-                        }
+            let record = (
+                member.updated_at.map_or(0, |t| t.timestamp_micros()),
+                member.profile_id,
+            );
+            let reason = match prepare_member(&plan, mapped, member.values) {
+                Err(reason) => Some(reason),
+                Ok(row)
+                    if plan
+                        .dedup_key(&row)
+                        .is_some_and(|key| duplicates.loses(key, record)) =>
+                {
+                    Some(DUPLICATE)
+                }
+                Ok(mut row) => {
+                    if incremental {
+                        row.push(Some(member.status));
                     }
+                    files
+                        .write(row)
+                        .map_err(|e| format!("writing the file failed: {e}"))?;
+                    outcome.activated += 1;
+                    None
                 }
             };
             if let Some(reason) = reason {
                 *outcome.excluded.entry(reason.into()).or_default() += 1;
-                exclusions.push((profile.id, reason));
+                exclusions.push((member.profile_id, reason));
             }
-        }
-        runs::progress(db, run.id, outcome.received)
-            .await
-            .map_err(fail)?;
-    }
-    let written = files
-        .finish()
+            Ok(())
+        },
+        Some(run.id),
+    )
+    .await?;
+    let written = tokio::task::spawn_blocking(move || files.finish())
+        .await
+        .map_err(|e| format!("the export worker stopped: {e}"))?
         .map_err(|e| format!("writing the file failed: {e}"))?;
 
     // Deliver: data files first, the manifest last, so a reader seeing the manifest sees all.
@@ -635,13 +757,13 @@ pub async fn execute(
         destination
             .put(&manifest_path, &remote(&format!("{stem}.manifest.json")))
             .await
-    }
-    .await;
+    };
+    // Who was left out is recorded while the files travel.
+    let (delivered, recorded) =
+        tokio::join!(delivered, runs::record_exclusions(db, run.id, &exclusions));
     destination.close().await;
     delivered?;
-    runs::record_exclusions(db, run.id, &exclusions)
-        .await
-        .map_err(fail)?;
+    recorded.map_err(fail)?;
     outcome.files = written.into_iter().map(|(_, r)| r).collect();
     Ok(outcome)
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, NaiveTime, Timelike, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, Statement,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, Statement, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
@@ -360,11 +360,13 @@ pub async fn record_exclusions(
     run_id: i64,
     exclusions: &[(i64, &'static str)],
 ) -> Result<()> {
+    // One transaction: a retried run's list replaces the earlier one whole.
+    let txn = db.begin().await?;
     run_exclusion::Entity::delete_many()
         .filter(run_exclusion::Column::RunId.eq(run_id))
-        .exec(db)
+        .exec(&txn)
         .await?;
-    for chunk in exclusions.chunks(500) {
+    for chunk in exclusions.chunks(3_000) {
         let rows = chunk
             .iter()
             .map(|(profile_id, reason)| run_exclusion::ActiveModel {
@@ -372,8 +374,9 @@ pub async fn record_exclusions(
                 profile_id: Set(*profile_id),
                 reason: Set((*reason).into()),
             });
-        run_exclusion::Entity::insert_many(rows).exec(db).await?;
+        run_exclusion::Entity::insert_many(rows).exec(&txn).await?;
     }
+    txn.commit().await?;
     Ok(())
 }
 

@@ -38,6 +38,18 @@ enum Command {
     Export {
         #[arg(long, default_value_t = 1_000_000)]
         rows: u64,
+        /// A SQLite file to keep the loaded profiles in and reuse on the next run.
+        #[arg(long)]
+        db: Option<std::path::PathBuf>,
+    },
+    /// The measured part of `export`, run in a process of its own so that the peak memory it
+    /// reports is the exports' alone, not what loading the profiles left behind.
+    #[command(hide = true)]
+    ExportMeasure {
+        #[arg(long)]
+        db: std::path::PathBuf,
+        #[arg(long)]
+        segment: String,
     },
 }
 
@@ -49,7 +61,8 @@ async fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Segments { profiles } => segments(profiles).await,
-        Command::Export { rows } => export(rows).await,
+        Command::Export { rows, db } => export(rows, db).await,
+        Command::ExportMeasure { db, segment } => export_measure(&db, &segment).await,
     };
     if let Err(error) = result {
         eprintln!("error: {error}");
@@ -163,142 +176,85 @@ const EXPORT_COLUMNS: [(&str, &str, &str); 10] = [
     ("field", "commerce.orders", "orders"),
 ];
 
-async fn export(count: u64) -> Result<(), Box<dyn std::error::Error>> {
-    use domain::activation::{Activation, ExportMode, MappingRow, SegmentSchedule, SourceKind};
-    use domain::catalog::spec::{Hashing, Schedule};
-    use domain::connections::accounts::{self, AccountInput};
-    use domain::connections::dataflows::{self, ConnectionInput};
-    use domain::export::{runner, runs};
+async fn export(
+    count: u64,
+    keep: Option<std::path::PathBuf>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use domain::entities::segment;
+    use migrations::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
     let scratch = tempfile::tempdir()?;
-    let db = domain::db::connect(&domain::db::sqlite_file_url(
-        &scratch.path().join("bench.db"),
-    ))
-    .await?;
+    let path = keep.unwrap_or_else(|| scratch.path().join("bench.db"));
+    let db = domain::db::connect(&domain::db::sqlite_file_url(&path)).await?;
     domain::db::migrate(&db).await?;
-    let started = Instant::now();
-    demo::load(&db, count, demo::DEFAULT_SEED).await?;
-    println!(
-        "loaded {count} demo profiles in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    let everyone = service::create(
-        &db,
-        &SegmentInput {
-            name: "Bench: everyone".into(),
-            description: String::new(),
-            rule: "identity.CRMID exists".into(),
-            schedule: "manual".into(),
-        },
-    )
-    .await?;
-    let evaluated = service::evaluate(&db, &everyone.public_id, chrono::Utc::now()).await?;
-    println!("segment of {} members", evaluated.size);
-    let landing = scratch.path().join("landing");
-    let connectors = domain::connections::Connectors {
-        catalog: std::sync::Arc::new(domain::catalog::Catalog::built_in()),
-        key: domain::secrets::SecretKey::generate(),
-        probe: domain::connections::probe::ProbeSettings {
-            landing_root: landing.clone(),
-            timeout: std::time::Duration::from_secs(30),
-        },
-    };
-    let account = accounts::create(
-        &db,
-        &connectors,
-        &AccountInput {
-            destination_id: "local_folder".into(),
-            name: "Bench".into(),
-            values: Default::default(),
-            clear: Default::default(),
-        },
-        None,
-    )
-    .await?;
-    let mapping: Vec<MappingRow> = EXPORT_COLUMNS
-        .iter()
-        .map(|(kind, source, target)| MappingRow {
-            kind: if *kind == "identity" {
-                SourceKind::Identity
-            } else {
-                SourceKind::Field
-            },
-            source: (*source).into(),
-            target: (*target).into(),
-            mandatory: false,
-            dedup_key: false,
-            transformation: Hashing::None,
-        })
-        .collect();
-    // Measure the exports' peak, not the loading's: reset the high-water mark (Linux).
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-    let mut seconds = Vec::new();
-    for (name, format, compression) in [
-        ("csv", "csv", "none"),
-        ("gzip", "csv", "gzip"),
-        ("parquet", "parquet", "none"),
-    ] {
-        let flow = dataflows::create(
-            &db,
-            &connectors,
-            &ConnectionInput {
-                destination_id: "local_folder".into(),
-                account_id: account.public_id.clone(),
-                name: format!("Bench {name}"),
-                description: String::new(),
-                params: [
-                    ("folder".to_owned(), name.to_owned()),
-                    ("format".to_owned(), format.to_owned()),
-                    ("compression".to_owned(), compression.to_owned()),
-                ]
-                .into(),
-                marketing_actions: vec![],
-            },
-            None,
-        )
-        .await?;
-        domain::activation::save(
-            &db,
-            &connectors,
-            &flow.public_id,
-            &Activation {
-                segments: vec![SegmentSchedule {
-                    segment_id: everyone.public_id.clone(),
-                    schedule: Schedule::Daily,
-                    mode: ExportMode::Full,
-                    time: Some("23:59".into()),
-                    after_evaluation: false,
-                    start_date: chrono::Utc::now().date_naive() + chrono::Duration::days(30),
-                    end_date: None,
-                    file_name: "bench_{datetime}".into(),
-                }],
-                mapping: mapping.clone(),
-            },
-            true,
-        )
-        .await?;
-        runs::enqueue_manual(&db, &flow.public_id, None).await?;
-        let lease = chrono::Duration::seconds(600);
-        let run = runs::claim(&db, "bench", lease, chrono::Utc::now())
-            .await?
-            .ok_or("no run to claim")?;
-        let id = run.public_id.clone();
+    let present = store::count(&db).await?;
+    if present == 0 {
         let started = Instant::now();
-        runner::run_claimed(&db, &connectors, run, "bench", lease).await?;
-        let elapsed = started.elapsed().as_secs_f64();
-        let done = runs::find(&db, &id).await?;
-        let files: Vec<runs::FileRecord> = serde_json::from_str(&done.files)?;
-        let bytes: u64 = files.iter().map(|f| f.bytes).sum();
+        demo::load(&db, count, demo::DEFAULT_SEED).await?;
         println!(
-            "{name}: {} rows, {:.1} MB, {} in {elapsed:.2} s",
-            done.activated,
-            bytes as f64 / 1e6,
-            done.status
+            "loaded {count} demo profiles in {:.1} s",
+            started.elapsed().as_secs_f64()
         );
-        seconds.push(elapsed);
+    } else if present != count {
+        return Err(format!(
+            "{} holds {present} profiles, not {count}: pass another --db",
+            path.display()
+        )
+        .into());
+    } else {
+        println!("reusing the {present} profiles in {}", path.display());
     }
-    let peak = peak_rss_mb();
+    const EVERYONE: &str = "Bench: everyone";
+    let everyone = match segment::Entity::find()
+        .filter(segment::Column::Name.eq(EVERYONE))
+        .one(&db)
+        .await?
+    {
+        Some(existing) => existing.public_id,
+        None => {
+            let created = service::create(
+                &db,
+                &SegmentInput {
+                    name: EVERYONE.into(),
+                    description: String::new(),
+                    rule: "identity.CRMID exists".into(),
+                    schedule: "manual".into(),
+                },
+            )
+            .await?;
+            let evaluated = service::evaluate(&db, &created.public_id, chrono::Utc::now()).await?;
+            println!("segment of {} members", evaluated.size);
+            created.public_id
+        }
+    };
+    db.close().await?;
 
+    // The exports run in a child process: its peak memory is theirs alone.
+    let child = std::process::Command::new(std::env::current_exe()?)
+        .args(["export-measure", "--segment", &everyone, "--db"])
+        .arg(&path)
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    let report = String::from_utf8_lossy(&child.stdout);
+    print!("{report}");
+    if !child.status.success() {
+        return Err("the measured exports failed".into());
+    }
+    let measured = report
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix("measured: "))
+        .ok_or("the measured exports printed no figures")?
+        .to_owned();
+    let figure = |name: &str| -> String {
+        measured
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .unwrap_or("?")
+            .to_owned()
+    };
+
+    let db = domain::db::connect(&domain::db::sqlite_file_url(&path)).await?;
     // The same rows held in memory, through the bare CSV writer: what the runner costs above it.
     let ids: Vec<i64> = (1..=i64::try_from(count)?).collect();
     let mut rows: Vec<Vec<String>> = Vec::with_capacity(ids.len());
@@ -336,8 +292,144 @@ async fn export(count: u64) -> Result<(), Box<dyn std::error::Error>> {
     writer.flush()?;
     let bare = started.elapsed().as_secs_f64();
     println!(
-        "export: rows={count} csv_s={:.2} gzip_s={:.2} parquet_s={:.2} bare_csv_s={bare:.2} peak_rss_mb={peak:.0}",
-        seconds[0], seconds[1], seconds[2]
+        "export: rows={count} csv_s={} gzip_s={} parquet_s={} bare_csv_s={bare:.2} peak_rss_mb={}",
+        figure("csv_s"),
+        figure("gzip_s"),
+        figure("parquet_s"),
+        figure("peak_rss_mb")
+    );
+    db.close().await?;
+    Ok(())
+}
+
+async fn export_measure(
+    path: &std::path::Path,
+    everyone: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use domain::activation::{Activation, ExportMode, MappingRow, SegmentSchedule, SourceKind};
+    use domain::catalog::spec::{Hashing, Schedule};
+    use domain::connections::accounts::{self, AccountInput};
+    use domain::connections::dataflows::{self, ConnectionInput};
+    use domain::export::{runner, runs};
+
+    let scratch = tempfile::tempdir()?;
+    let db = domain::db::connect(&domain::db::sqlite_file_url(path)).await?;
+    // A reused database may hold runs an interrupted bench left queued: they are not ours.
+    use migrations::sea_orm::ConnectionTrait;
+    db.execute_unprepared(
+        "UPDATE dataflow_runs SET status = 'failed', error = 'left over by an earlier bench' \
+         WHERE status IN ('queued', 'running')",
+    )
+    .await?;
+    // Names are unique: a reused database already holds earlier runs' accounts and dataflows.
+    let run = chrono::Utc::now().format("%Y%m%d%H%M%S");
+    let landing = scratch.path().join("landing");
+    let connectors = domain::connections::Connectors {
+        catalog: std::sync::Arc::new(domain::catalog::Catalog::built_in()),
+        key: domain::secrets::SecretKey::generate(),
+        probe: domain::connections::probe::ProbeSettings {
+            landing_root: landing.clone(),
+            timeout: std::time::Duration::from_secs(30),
+        },
+    };
+    let account = accounts::create(
+        &db,
+        &connectors,
+        &AccountInput {
+            destination_id: "local_folder".into(),
+            name: format!("Bench {run}"),
+            values: Default::default(),
+            clear: Default::default(),
+        },
+        None,
+    )
+    .await?;
+    let mapping: Vec<MappingRow> = EXPORT_COLUMNS
+        .iter()
+        .map(|(kind, source, target)| MappingRow {
+            kind: if *kind == "identity" {
+                SourceKind::Identity
+            } else {
+                SourceKind::Field
+            },
+            source: (*source).into(),
+            target: (*target).into(),
+            mandatory: false,
+            dedup_key: false,
+            transformation: Hashing::None,
+        })
+        .collect();
+    let mut seconds = Vec::new();
+    for (name, format, compression) in [
+        ("csv", "csv", "none"),
+        ("gzip", "csv", "gzip"),
+        ("parquet", "parquet", "none"),
+    ] {
+        let flow = dataflows::create(
+            &db,
+            &connectors,
+            &ConnectionInput {
+                destination_id: "local_folder".into(),
+                account_id: account.public_id.clone(),
+                name: format!("Bench {run} {name}"),
+                description: String::new(),
+                params: [
+                    ("folder".to_owned(), name.to_owned()),
+                    ("format".to_owned(), format.to_owned()),
+                    ("compression".to_owned(), compression.to_owned()),
+                ]
+                .into(),
+                marketing_actions: vec![],
+            },
+            None,
+        )
+        .await?;
+        domain::activation::save(
+            &db,
+            &connectors,
+            &flow.public_id,
+            &Activation {
+                segments: vec![SegmentSchedule {
+                    segment_id: everyone.to_owned(),
+                    schedule: Schedule::Daily,
+                    mode: ExportMode::Full,
+                    time: Some("23:59".into()),
+                    after_evaluation: false,
+                    start_date: chrono::Utc::now().date_naive() + chrono::Duration::days(30),
+                    end_date: None,
+                    file_name: "bench_{datetime}".into(),
+                }],
+                mapping: mapping.clone(),
+            },
+            true,
+        )
+        .await?;
+        runs::enqueue_manual(&db, &flow.public_id, None).await?;
+        let lease = chrono::Duration::seconds(600);
+        let run = runs::claim(&db, "bench", lease, chrono::Utc::now())
+            .await?
+            .ok_or("no run to claim")?;
+        let id = run.public_id.clone();
+        let started = Instant::now();
+        runner::run_claimed(&db, &connectors, run, "bench", lease).await?;
+        let elapsed = started.elapsed().as_secs_f64();
+        let done = runs::find(&db, &id).await?;
+        let files: Vec<runs::FileRecord> = serde_json::from_str(&done.files)?;
+        let bytes: u64 = files.iter().map(|f| f.bytes).sum();
+        println!(
+            "{name}: {} rows, {:.1} MB, {} in {elapsed:.2} s",
+            done.activated,
+            bytes as f64 / 1e6,
+            done.status
+        );
+        seconds.push(elapsed);
+    }
+    println!(
+        "measured: csv_s={:.2} gzip_s={:.2} parquet_s={:.2} peak_rss_mb={:.0}",
+        seconds[0],
+        seconds[1],
+        seconds[2],
+        peak_rss_mb()
     );
     db.close().await?;
     Ok(())
