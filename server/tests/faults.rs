@@ -1,6 +1,6 @@
 //! Faults during exports, against the real server binary: killed with SIGKILL in the middle of
-//! a run and restarted, the run is taken over when its lease expires and the landing zone
-//! ends with exactly one complete file for the slot and no temporary file.
+//! a run (held mid-delivery) and restarted, the run is taken over when its lease expires and the
+//! landing zone ends with exactly one complete file for the slot and no temporary file.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -143,23 +143,43 @@ async fn a_run_killed_mid_export_is_retried_and_leaves_one_complete_file() {
         .unwrap()
         .remove(0);
 
-    // Start, wait until the run has read some members, kill it hard.
+    // The export reads 20,000 profiles in a fraction of a second: to kill it mid-run for sure,
+    // its temporary file in the landing zone is a named pipe, so delivery blocks on it until
+    // the process dies.
+    let spec = c.spec("local_folder").unwrap().clone();
+    let base = domain::activation::render_file_name(
+        "lapsed_{datetime}",
+        &spec.name,
+        &segment.public_id,
+        &segment.name,
+        &flow.public_id,
+        run.slot,
+        "x",
+    );
+    let exports = data.join("landing").join("exports");
+    std::fs::create_dir_all(&exports).unwrap();
+    let pipe = exports.join(format!(".{}.csv.part", base.trim_end_matches(".x")));
+    let made = Command::new("mkfifo").arg(&pipe).status().unwrap();
+    assert!(made.success(), "mkfifo {}", pipe.display());
+
+    // Start, wait until the run has read its members and is delivering, kill it hard.
     let mut server = start(&data);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let now = domain::export::runs::find(&db, &run.public_id)
             .await
             .unwrap();
-        if now.status == "running" && now.received > 0 {
+        if now.status == "running" && now.received > 1000 {
             break;
         }
         assert!(
-            now.status != "success",
-            "the run finished before it could be interrupted; use more profiles"
+            now.status != "success" && now.status != "failed",
+            "the run ended before it could be interrupted: {now:?}"
         );
         assert!(Instant::now() < deadline, "the run never started: {now:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    tokio::time::sleep(Duration::from_millis(300)).await;
     server.kill().unwrap();
     server.wait().unwrap();
     let interrupted = domain::export::runs::find(&db, &run.public_id)
@@ -170,7 +190,8 @@ async fn a_run_killed_mid_export_is_retried_and_leaves_one_complete_file() {
         "a killed worker cannot have finished it"
     );
 
-    // Restart: once the lease expires the run is taken over and completes.
+    // Restart without the pipe: once the lease expires the run is taken over and completes.
+    std::fs::remove_file(&pipe).unwrap();
     let mut server = start(&data);
     let deadline = Instant::now() + Duration::from_secs(90);
     let finished = loop {

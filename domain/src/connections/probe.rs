@@ -530,7 +530,20 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 
 fn classify_text(text: &str) -> FailureClass {
     let lower = text.to_lowercase();
-    let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    // A status code counts only as a number of its own: port 40409 in a URL is not a 404.
+    let has = |words: &[&str]| {
+        words.iter().any(|w| {
+            if !w.bytes().all(|b| b.is_ascii_digit()) {
+                return lower.contains(w);
+            }
+            lower.match_indices(w).any(|(at, _)| {
+                let before = lower[..at].chars().next_back();
+                let after = lower[at + w.len()..].chars().next();
+                !before.is_some_and(|c| c.is_ascii_digit())
+                    && !after.is_some_and(|c| c.is_ascii_digit())
+            })
+        })
+    };
     if has(&["timed out", "timeout", "deadline"]) {
         FailureClass::Timeout
     } else if has(&["nosuchbucket", "containernotfound", "not found", "404"]) {
@@ -687,6 +700,20 @@ async fn probe_http(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_port_number_is_not_a_status_code() {
+        assert_eq!(
+            classify_text("GET http://127.0.0.1:40409/bucket: error sending request"),
+            FailureClass::Network
+        );
+        assert_eq!(
+            classify_text("HTTP status 404 Not Found"),
+            FailureClass::NotFound
+        );
+        assert_eq!(classify_text("server said 403"), FailureClass::Permission);
+    }
+
     use super::*;
 
     #[test]
