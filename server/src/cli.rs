@@ -350,7 +350,12 @@ async fn create_first_administrator(
         password: password.clone(),
         role_ids: vec![admin.public_id],
     };
-    let created = users::create(db, new).await.map_err(fail)?;
+    let created = match users::create(db, new).await {
+        Ok(created) => created,
+        // Another process starting on the same database created it first.
+        Err(_) if !users::list(db).await.map_err(fail)?.is_empty() => return Ok(None),
+        Err(e) => return Err(fail(e)),
+    };
     let actor = domain::access::audit::Actor {
         user_id: None,
         email: "system".into(),

@@ -239,3 +239,177 @@ async fn a_run_killed_mid_export_is_retried_and_leaves_one_complete_file() {
     assert_eq!(rows as i64, finished.activated);
     assert!(rows > 1000, "{rows}");
 }
+
+/// Starts a server on a shared PostgreSQL database and landing zone, with two workers.
+fn start_on(database_url: &str, data: &Path, landing: &Path, key: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_server"))
+        .arg("serve")
+        .env("DATABASE_URL", database_url)
+        .env("FERRY_DATA_DIR", data)
+        .env("FERRY_LANDING_ZONE", landing)
+        .env("FERRY_SECRET_KEY", key)
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("FERRY_EXPORT_WORKERS", "2")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_server_processes_on_one_postgres_run_every_slot_exactly_once() {
+    let Some(t) = domain::testing::postgres().await else {
+        eprintln!("skipped: no PostgreSQL for tests (FERRY_TEST_POSTGRES_URL)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let landing = dir.path().join("landing");
+    let db = &t.db;
+    domain::profiles::demo::load(db, 80, domain::profiles::demo::DEFAULT_SEED)
+        .await
+        .unwrap();
+    let key = domain::secrets::SecretKey::generate();
+    let mut c = domain::testing::connectors(&landing);
+    c.key = domain::secrets::SecretKey::from_base64(&key.to_base64()).unwrap();
+    let account = accounts::create(
+        db,
+        &c,
+        &AccountInput {
+            destination_id: "local_folder".into(),
+            name: "Landing".into(),
+            values: Default::default(),
+            clear: BTreeSet::new(),
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let flow = dataflows::create(
+        db,
+        &c,
+        &ConnectionInput {
+            destination_id: "local_folder".into(),
+            account_id: account.public_id,
+            name: "Shared".into(),
+            description: String::new(),
+            params: [("folder".to_owned(), "shared".to_owned())].into(),
+            marketing_actions: vec![],
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let segment = domain::segments::service::list(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name == "Gold and platinum members")
+        .unwrap();
+    domain::activation::save(
+        db,
+        &c,
+        &flow.public_id,
+        &Activation {
+            segments: vec![SegmentSchedule {
+                segment_id: segment.public_id.clone(),
+                schedule: Schedule::Daily,
+                mode: ExportMode::Full,
+                time: Some("23:59".into()),
+                after_evaluation: false,
+                start_date: chrono::Utc::now().date_naive() + chrono::Duration::days(30),
+                end_date: None,
+                file_name: "gold_{datetime}".into(),
+            }],
+            mapping: vec![MappingRow {
+                kind: SourceKind::Field,
+                source: "person.name.firstName".into(),
+                target: "first_name".into(),
+                mandatory: false,
+                dedup_key: false,
+                transformation: Hashing::None,
+            }],
+        },
+        true,
+    )
+    .await
+    .unwrap();
+    // Twenty due slots, queued before either process starts.
+    let flow_row = domain::activation::find_dataflow(db, &flow.public_id)
+        .await
+        .unwrap();
+    let segment_row = domain::segments::service::find(db, &segment.public_id)
+        .await
+        .unwrap();
+    use migrations::sea_orm::{ActiveModelTrait, Set};
+    for hour in 0..20 {
+        domain::entities::dataflow_run::ActiveModel {
+            public_id: Set(uuid::Uuid::new_v4().to_string()),
+            dataflow_id: Set(flow_row.id),
+            segment_id: Set(segment_row.id),
+            slot: Set(chrono::Utc::now() - chrono::Duration::hours(hour)),
+            trigger: Set("scheduled".into()),
+            status: Set("queued".into()),
+            attempt: Set(0),
+            excluded: Set("{}".into()),
+            failed: Set("{}".into()),
+            files: Set("[]".into()),
+            created_at: Set(chrono::Utc::now()),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .unwrap();
+    }
+
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let mut first = start_on(&t.url, &a, &landing, &key.to_base64());
+    let mut second = start_on(&t.url, &b, &landing, &key.to_base64());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let runs = loop {
+        let runs = domain::export::runs::list(db, flow_row.id, 100)
+            .await
+            .unwrap();
+        if runs
+            .iter()
+            .all(|r| r.status == "success" || r.status == "failed")
+        {
+            break runs;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "runs unfinished: {:?}",
+            runs.iter().map(|r| &r.status).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Both processes were serving throughout (neither gave up at start-up).
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first server exited"
+    );
+    assert!(
+        second.try_wait().unwrap().is_none(),
+        "the second server exited"
+    );
+    first.kill().unwrap();
+    second.kill().unwrap();
+    first.wait().unwrap();
+    second.wait().unwrap();
+    assert_eq!(runs.len(), 20);
+    assert!(
+        runs.iter().all(|r| r.status == "success" && r.attempt == 1),
+        "every slot ran once: {:?}",
+        runs.iter()
+            .map(|r| (&r.status, r.attempt, &r.error))
+            .collect::<Vec<_>>()
+    );
+    let csvs = files_under(&landing)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+        .count();
+    assert_eq!(csvs, 20, "one file per slot");
+}
