@@ -133,6 +133,37 @@ pub fn connectors(landing: &std::path::Path) -> crate::connections::Connectors {
     }
 }
 
+/// Queues a scheduled run of a dataflow's segment for `slot`, as the scheduler would, so a test
+/// can line up many due slots at once.
+///
+/// # Panics
+/// When the row cannot be inserted: the test cannot run.
+pub async fn queue_scheduled_run(
+    db: &DatabaseConnection,
+    dataflow_id: i32,
+    segment_id: i32,
+    slot: chrono::DateTime<chrono::Utc>,
+) {
+    use sea_orm::{ActiveModelTrait, Set};
+    crate::entities::dataflow_run::ActiveModel {
+        public_id: Set(uuid::Uuid::new_v4().to_string()),
+        dataflow_id: Set(dataflow_id),
+        segment_id: Set(segment_id),
+        slot: Set(slot),
+        trigger: Set("scheduled".into()),
+        status: Set("queued".into()),
+        attempt: Set(0),
+        excluded: Set("{}".into()),
+        failed: Set("{}".into()),
+        files: Set("[]".into()),
+        created_at: Set(chrono::Utc::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .expect("queue a run");
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

@@ -673,25 +673,14 @@ async fn two_worker_pools_export_every_run_exactly_once() {
         let segment = domain::segments::service::find(&f.db.db, &f.segment)
             .await
             .unwrap();
-        use sea_orm::{ActiveModelTrait, Set};
         for hour in 0..12 {
-            domain::entities::dataflow_run::ActiveModel {
-                public_id: Set(uuid::Uuid::new_v4().to_string()),
-                dataflow_id: Set(flow.id),
-                segment_id: Set(segment.id),
-                slot: Set(Utc::now() - Duration::hours(hour)),
-                trigger: Set("scheduled".into()),
-                status: Set("queued".into()),
-                attempt: Set(0),
-                excluded: Set("{}".into()),
-                failed: Set("{}".into()),
-                files: Set("[]".into()),
-                created_at: Set(Utc::now()),
-                ..Default::default()
-            }
-            .insert(&f.db.db)
-            .await
-            .unwrap();
+            testing::queue_scheduled_run(
+                &f.db.db,
+                flow.id,
+                segment.id,
+                Utc::now() - Duration::hours(hour),
+            )
+            .await;
         }
         let work = |db: domain::db::DatabaseConnection, c: Connectors, owner: &'static str| async move {
             let mut done = 0;
@@ -913,28 +902,17 @@ async fn alerts_notify_in_the_app_and_post_to_the_webhook() {
     assert_eq!(posted["run"], run.public_id);
 
     // A run 45 minutes past its slot and still queued is late — reported once.
-    use sea_orm::{ActiveModelTrait, Set};
     let flow = activation::find_dataflow(&f.db.db, &f.flow).await.unwrap();
     let segment = domain::segments::service::find(&f.db.db, &f.segment)
         .await
         .unwrap();
-    domain::entities::dataflow_run::ActiveModel {
-        public_id: Set(uuid::Uuid::new_v4().to_string()),
-        dataflow_id: Set(flow.id),
-        segment_id: Set(segment.id),
-        slot: Set(Utc::now() - Duration::minutes(45)),
-        trigger: Set("scheduled".into()),
-        status: Set("queued".into()),
-        attempt: Set(0),
-        excluded: Set("{}".into()),
-        failed: Set("{}".into()),
-        files: Set("[]".into()),
-        created_at: Set(Utc::now()),
-        ..Default::default()
-    }
-    .insert(&f.db.db)
-    .await
-    .unwrap();
+    testing::queue_scheduled_run(
+        &f.db.db,
+        flow.id,
+        segment.id,
+        Utc::now() - Duration::minutes(45),
+    )
+    .await;
     assert_eq!(alerts::check_delays(&f.db.db, Utc::now()).await.unwrap(), 1);
     assert_eq!(alerts::check_delays(&f.db.db, Utc::now()).await.unwrap(), 0);
     let notes = alerts::recent(&f.db.db, 10).await.unwrap();

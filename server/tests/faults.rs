@@ -20,20 +20,103 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start(data: &Path) -> Child {
+/// Starts `server serve` on the data folder with `env` on top (no `DATABASE_URL` unless given:
+/// the SQLite file in the data folder).
+fn start(data: &Path, env: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_server"))
         .arg("serve")
         .env_remove("DATABASE_URL")
         .env("FERRY_DATA_DIR", data)
         .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{}", free_port()))
-        .env("FERRY_EXPORT_WORKERS", "1")
-        .env("FERRY_RUN_LEASE_SECONDS", "2")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap()
+}
+
+/// A Local folder account and a dataflow writing into `folder`, with `segment_name` activated
+/// daily under `file_name` (first slot a month away, so only queued runs run), mapping `fields`
+/// as (source, target). Returns the dataflow's public id and the segment.
+async fn local_dataflow(
+    db: &domain::db::DatabaseConnection,
+    c: &domain::connections::Connectors,
+    folder: &str,
+    segment_name: &str,
+    file_name: &str,
+    fields: &[(&str, &str)],
+) -> (String, domain::entities::segment::Model) {
+    let account = accounts::create(
+        db,
+        c,
+        &AccountInput {
+            destination_id: "local_folder".into(),
+            name: format!("Landing for {folder}"),
+            values: Default::default(),
+            clear: BTreeSet::new(),
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let flow = dataflows::create(
+        db,
+        c,
+        &ConnectionInput {
+            destination_id: "local_folder".into(),
+            account_id: account.public_id,
+            name: format!("Export to {folder}"),
+            description: String::new(),
+            params: [("folder".to_owned(), folder.to_owned())].into(),
+            marketing_actions: vec![],
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let listed = domain::segments::service::list(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name == segment_name)
+        .unwrap();
+    domain::activation::save(
+        db,
+        c,
+        &flow.public_id,
+        &Activation {
+            segments: vec![SegmentSchedule {
+                segment_id: listed.public_id.clone(),
+                schedule: Schedule::Daily,
+                mode: ExportMode::Full,
+                time: Some("23:59".into()),
+                after_evaluation: false,
+                start_date: chrono::Utc::now().date_naive() + chrono::Duration::days(30),
+                end_date: None,
+                file_name: file_name.into(),
+            }],
+            mapping: fields
+                .iter()
+                .map(|(source, target)| MappingRow {
+                    kind: SourceKind::Field,
+                    source: (*source).into(),
+                    target: (*target).into(),
+                    mandatory: false,
+                    dedup_key: false,
+                    transformation: Hashing::None,
+                })
+                .collect(),
+        },
+        true,
+    )
+    .await
+    .unwrap();
+    let segment = domain::segments::service::find(db, &listed.public_id)
+        .await
+        .unwrap();
+    (flow.public_id, segment)
 }
 
 fn files_under(root: &Path) -> Vec<PathBuf> {
@@ -66,79 +149,19 @@ async fn a_run_killed_mid_export_is_retried_and_leaves_one_complete_file() {
     let key = domain::secrets::SecretKey::load_or_create(&data.join("secret.key")).unwrap();
     let mut c = domain::testing::connectors(&data.join("landing"));
     c.key = key;
-    let account = accounts::create(
+    let (flow, segment) = local_dataflow(
         &db,
         &c,
-        &AccountInput {
-            destination_id: "local_folder".into(),
-            name: "Landing".into(),
-            values: Default::default(),
-            clear: BTreeSet::new(),
-        },
-        None,
+        "exports",
+        "Lapsed repeat buyers",
+        "lapsed_{datetime}",
+        &[
+            ("person.name.firstName", "first_name"),
+            ("loyalty.points", "points"),
+        ],
     )
-    .await
-    .unwrap();
-    let flow = dataflows::create(
-        &db,
-        &c,
-        &ConnectionInput {
-            destination_id: "local_folder".into(),
-            account_id: account.public_id,
-            name: "Big export".into(),
-            description: String::new(),
-            params: [("folder".to_owned(), "exports".to_owned())].into(),
-            marketing_actions: vec![],
-        },
-        None,
-    )
-    .await
-    .unwrap();
-    let segment = domain::segments::service::list(&db)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|s| s.name == "Lapsed repeat buyers")
-        .unwrap();
-    domain::activation::save(
-        &db,
-        &c,
-        &flow.public_id,
-        &Activation {
-            segments: vec![SegmentSchedule {
-                segment_id: segment.public_id.clone(),
-                schedule: Schedule::Daily,
-                mode: ExportMode::Full,
-                time: Some("23:59".into()),
-                after_evaluation: false,
-                start_date: chrono::Utc::now().date_naive() + chrono::Duration::days(30),
-                end_date: None,
-                file_name: "lapsed_{datetime}".into(),
-            }],
-            mapping: vec![
-                MappingRow {
-                    kind: SourceKind::Field,
-                    source: "person.name.firstName".into(),
-                    target: "first_name".into(),
-                    mandatory: false,
-                    dedup_key: false,
-                    transformation: Hashing::None,
-                },
-                MappingRow {
-                    kind: SourceKind::Field,
-                    source: "loyalty.points".into(),
-                    target: "points".into(),
-                    mandatory: false,
-                    dedup_key: false,
-                    transformation: Hashing::None,
-                },
-            ],
-        },
-        true,
-    )
-    .await
-    .unwrap();
-    let run = domain::export::runs::enqueue_manual(&db, &flow.public_id, None)
+    .await;
+    let run = domain::export::runs::enqueue_manual(&db, &flow, None)
         .await
         .unwrap()
         .remove(0);
@@ -152,7 +175,7 @@ async fn a_run_killed_mid_export_is_retried_and_leaves_one_complete_file() {
         &spec.name,
         &segment.public_id,
         &segment.name,
-        &flow.public_id,
+        &flow,
         run.slot,
         "x",
     );
@@ -163,7 +186,13 @@ async fn a_run_killed_mid_export_is_retried_and_leaves_one_complete_file() {
     assert!(made.success(), "mkfifo {}", pipe.display());
 
     // Start, wait until the run has read its members and is delivering, kill it hard.
-    let mut server = start(&data);
+    let mut server = start(
+        &data,
+        &[
+            ("FERRY_EXPORT_WORKERS", "1"),
+            ("FERRY_RUN_LEASE_SECONDS", "2"),
+        ],
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let now = domain::export::runs::find(&db, &run.public_id)
@@ -192,7 +221,13 @@ async fn a_run_killed_mid_export_is_retried_and_leaves_one_complete_file() {
 
     // Restart without the pipe: once the lease expires the run is taken over and completes.
     std::fs::remove_file(&pipe).unwrap();
-    let mut server = start(&data);
+    let mut server = start(
+        &data,
+        &[
+            ("FERRY_EXPORT_WORKERS", "1"),
+            ("FERRY_RUN_LEASE_SECONDS", "2"),
+        ],
+    );
     let deadline = Instant::now() + Duration::from_secs(90);
     let finished = loop {
         let now = domain::export::runs::find(&db, &run.public_id)
@@ -240,24 +275,6 @@ async fn a_run_killed_mid_export_is_retried_and_leaves_one_complete_file() {
     assert!(rows > 1000, "{rows}");
 }
 
-/// Starts a server on a shared PostgreSQL database and landing zone, with two workers.
-fn start_on(database_url: &str, data: &Path, landing: &Path, key: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_server"))
-        .arg("serve")
-        .env("DATABASE_URL", database_url)
-        .env("FERRY_DATA_DIR", data)
-        .env("FERRY_LANDING_ZONE", landing)
-        .env("FERRY_SECRET_KEY", key)
-        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{}", free_port()))
-        .env("FERRY_EXPORT_WORKERS", "2")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn two_server_processes_on_one_postgres_run_every_slot_exactly_once() {
     let Some(t) = domain::testing::postgres().await else {
@@ -273,101 +290,39 @@ async fn two_server_processes_on_one_postgres_run_every_slot_exactly_once() {
     let key = domain::secrets::SecretKey::generate();
     let mut c = domain::testing::connectors(&landing);
     c.key = domain::secrets::SecretKey::from_base64(&key.to_base64()).unwrap();
-    let account = accounts::create(
+    let (flow, segment) = local_dataflow(
         db,
         &c,
-        &AccountInput {
-            destination_id: "local_folder".into(),
-            name: "Landing".into(),
-            values: Default::default(),
-            clear: BTreeSet::new(),
-        },
-        None,
+        "shared",
+        "Gold and platinum members",
+        "gold_{datetime}",
+        &[("person.name.firstName", "first_name")],
     )
-    .await
-    .unwrap();
-    let flow = dataflows::create(
-        db,
-        &c,
-        &ConnectionInput {
-            destination_id: "local_folder".into(),
-            account_id: account.public_id,
-            name: "Shared".into(),
-            description: String::new(),
-            params: [("folder".to_owned(), "shared".to_owned())].into(),
-            marketing_actions: vec![],
-        },
-        None,
-    )
-    .await
-    .unwrap();
-    let segment = domain::segments::service::list(db)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|s| s.name == "Gold and platinum members")
-        .unwrap();
-    domain::activation::save(
-        db,
-        &c,
-        &flow.public_id,
-        &Activation {
-            segments: vec![SegmentSchedule {
-                segment_id: segment.public_id.clone(),
-                schedule: Schedule::Daily,
-                mode: ExportMode::Full,
-                time: Some("23:59".into()),
-                after_evaluation: false,
-                start_date: chrono::Utc::now().date_naive() + chrono::Duration::days(30),
-                end_date: None,
-                file_name: "gold_{datetime}".into(),
-            }],
-            mapping: vec![MappingRow {
-                kind: SourceKind::Field,
-                source: "person.name.firstName".into(),
-                target: "first_name".into(),
-                mandatory: false,
-                dedup_key: false,
-                transformation: Hashing::None,
-            }],
-        },
-        true,
-    )
-    .await
-    .unwrap();
+    .await;
     // Twenty due slots, queued before either process starts.
-    let flow_row = domain::activation::find_dataflow(db, &flow.public_id)
-        .await
-        .unwrap();
-    let segment_row = domain::segments::service::find(db, &segment.public_id)
-        .await
-        .unwrap();
-    use migrations::sea_orm::{ActiveModelTrait, Set};
+    let flow_row = domain::activation::find_dataflow(db, &flow).await.unwrap();
     for hour in 0..20 {
-        domain::entities::dataflow_run::ActiveModel {
-            public_id: Set(uuid::Uuid::new_v4().to_string()),
-            dataflow_id: Set(flow_row.id),
-            segment_id: Set(segment_row.id),
-            slot: Set(chrono::Utc::now() - chrono::Duration::hours(hour)),
-            trigger: Set("scheduled".into()),
-            status: Set("queued".into()),
-            attempt: Set(0),
-            excluded: Set("{}".into()),
-            failed: Set("{}".into()),
-            files: Set("[]".into()),
-            created_at: Set(chrono::Utc::now()),
-            ..Default::default()
-        }
-        .insert(db)
-        .await
-        .unwrap();
+        domain::testing::queue_scheduled_run(
+            db,
+            flow_row.id,
+            segment.id,
+            chrono::Utc::now() - chrono::Duration::hours(hour),
+        )
+        .await;
     }
 
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     std::fs::create_dir_all(&a).unwrap();
     std::fs::create_dir_all(&b).unwrap();
-    let mut first = start_on(&t.url, &a, &landing, &key.to_base64());
-    let mut second = start_on(&t.url, &b, &landing, &key.to_base64());
+    let key = key.to_base64();
+    let shared = [
+        ("DATABASE_URL", t.url.as_str()),
+        ("FERRY_LANDING_ZONE", landing.to_str().unwrap()),
+        ("FERRY_SECRET_KEY", key.as_str()),
+        ("FERRY_EXPORT_WORKERS", "2"),
+    ];
+    let mut first = start(&a, &shared);
+    let mut second = start(&b, &shared);
     let deadline = Instant::now() + Duration::from_secs(120);
     let runs = loop {
         let runs = domain::export::runs::list(db, flow_row.id, 100)

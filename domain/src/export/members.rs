@@ -170,36 +170,30 @@ impl MemberQuery {
                 _ => format!("json_extract(p.attributes_jsonb, {})", paths.join(", ")),
             });
         }
-        let segment = next(segment_id.into(), &mut values);
-        let status = match since {
-            None => "m.status = 'realized'".to_owned(),
-            Some(since) => {
-                let entered = next(since.into(), &mut values);
-                let left = next(since.into(), &mut values);
-                format!(
-                    "((m.status = 'realized' AND m.qualified_at > {entered}) \
-                     OR (m.status = 'exited' AND m.exited_at > {left}))"
-                )
-            }
-        };
-        let page_ids = {
-            let mut ids_values = Vec::new();
-            let segment = next(segment_id.into(), &mut ids_values);
+        // Which memberships a page holds: the segment's members, or its changes since `since`.
+        let membership = |values: &mut Vec<Value>| {
+            let segment = next(segment_id.into(), values);
             let status = match since {
                 None => "m.status = 'realized'".to_owned(),
                 Some(since) => {
-                    let entered = next(since.into(), &mut ids_values);
-                    let left = next(since.into(), &mut ids_values);
+                    let entered = next(since.into(), values);
+                    let left = next(since.into(), values);
                     format!(
                         "((m.status = 'realized' AND m.qualified_at > {entered}) \
                          OR (m.status = 'exited' AND m.exited_at > {left}))"
                     )
                 }
             };
+            format!("m.segment_id = {segment} AND {status}")
+        };
+        let members_of = membership(&mut values);
+        let page_ids = {
+            let mut ids_values = Vec::new();
+            let members_of = membership(&mut ids_values);
             (
                 format!(
-                    "SELECT m.profile_id FROM segment_memberships m WHERE m.segment_id = {segment} \
-                     AND {status} AND m.profile_id > ? AND m.profile_id <= ?"
+                    "SELECT m.profile_id FROM segment_memberships m WHERE {members_of} \
+                     AND m.profile_id > ? AND m.profile_id <= ?"
                 ),
                 ids_values,
             )
@@ -213,7 +207,7 @@ impl MemberQuery {
         };
         let from = format!(
             "FROM segment_memberships m JOIN profiles p ON p.id = m.profile_id \
-             WHERE m.segment_id = {segment} AND {status} AND m.profile_id > {after} \
+             WHERE {members_of} AND m.profile_id > {after} \
              ORDER BY m.profile_id LIMIT {limit}"
         );
         let sql = if backend == DbBackend::Postgres {
