@@ -129,6 +129,7 @@ pub fn connectors(landing: &std::path::Path) -> crate::connections::Connectors {
         probe: crate::connections::probe::ProbeSettings {
             landing_root: landing.to_path_buf(),
             timeout: std::time::Duration::from_secs(5),
+            retry_base: std::time::Duration::from_millis(20),
         },
     }
 }
@@ -162,6 +163,172 @@ pub async fn queue_scheduled_run(
     .insert(db)
     .await
     .expect("queue a run");
+}
+
+/// A local HTTP server that records every request and answers from a script, for tests of
+/// streaming destinations: 429 with `Retry-After`, 500, slow answers, per-record errors.
+pub mod receiver {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// One request as received.
+    #[derive(Debug, Clone)]
+    pub struct Received {
+        pub method: String,
+        pub path: String,
+        pub headers: Vec<(String, String)>,
+        pub body: String,
+        pub at: Instant,
+    }
+
+    impl Received {
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        }
+
+        pub fn json(&self) -> serde_json::Value {
+            serde_json::from_str(&self.body).expect("a JSON body")
+        }
+    }
+
+    /// How to answer one request.
+    #[derive(Debug, Clone)]
+    pub enum Reply {
+        /// A status, extra headers and a body.
+        Status(u16, Vec<(String, String)>, String),
+        /// Wait this long, then answer 200.
+        Slow(Duration),
+    }
+
+    impl Reply {
+        pub fn status(code: u16) -> Self {
+            Reply::Status(code, Vec::new(), "{}".into())
+        }
+        pub fn too_many(retry_after_seconds: u64) -> Self {
+            Reply::Status(
+                429,
+                vec![("Retry-After".into(), retry_after_seconds.to_string())],
+                r#"{"error": "slow down"}"#.into(),
+            )
+        }
+        pub fn json(code: u16, body: serde_json::Value) -> Self {
+            Reply::Status(code, Vec::new(), body.to_string())
+        }
+    }
+
+    /// The running receiver; it stops with the test's runtime.
+    #[derive(Clone)]
+    pub struct Receiver {
+        pub url: String,
+        received: Arc<Mutex<Vec<Received>>>,
+        script: Arc<Mutex<VecDeque<Reply>>>,
+    }
+
+    impl Receiver {
+        /// Starts on a free loopback port. Requests beyond the script are answered 200 `{}`.
+        ///
+        /// # Panics
+        /// When no port can be bound.
+        pub async fn start() -> Self {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind a port");
+            let url = format!("http://{}", listener.local_addr().expect("address"));
+            let receiver = Self {
+                url,
+                received: Arc::default(),
+                script: Arc::default(),
+            };
+            let shared = receiver.clone();
+            tokio::spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    let shared = shared.clone();
+                    tokio::spawn(async move { shared.serve(stream).await });
+                }
+            });
+            receiver
+        }
+
+        /// Queues answers for the next requests, in order.
+        pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+            self.script.lock().expect("script").extend(replies);
+        }
+
+        pub fn requests(&self) -> Vec<Received> {
+            self.received.lock().expect("requests").clone()
+        }
+
+        async fn serve(&self, mut stream: tokio::net::TcpStream) {
+            // One request per connection, answered with `Connection: close`.
+            let mut data = Vec::new();
+            let mut buffer = vec![0u8; 64 * 1024];
+            let (head, body_start) = loop {
+                let Ok(n) = stream.read(&mut buffer).await else {
+                    return;
+                };
+                if n == 0 {
+                    return;
+                }
+                data.extend_from_slice(&buffer[..n]);
+                if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break (String::from_utf8_lossy(&data[..at]).to_string(), at + 4);
+                }
+            };
+            let mut lines = head.lines();
+            let mut first = lines.next().unwrap_or_default().split_whitespace();
+            let method = first.next().unwrap_or_default().to_owned();
+            let path = first.next().unwrap_or_default().to_owned();
+            let headers: Vec<(String, String)> = lines
+                .filter_map(|l| l.split_once(':'))
+                .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+                .collect();
+            let length = headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                .and_then(|(_, v)| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            let mut body = data[body_start..].to_vec();
+            while body.len() < length {
+                match stream.read(&mut buffer).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => body.extend_from_slice(&buffer[..n]),
+                }
+            }
+            self.received.lock().expect("requests").push(Received {
+                method,
+                path,
+                headers,
+                body: String::from_utf8_lossy(&body).to_string(),
+                at: Instant::now(),
+            });
+            let reply = self.script.lock().expect("script").pop_front();
+            let (code, extra, text) = match reply {
+                None => (200, Vec::new(), "{}".to_owned()),
+                Some(Reply::Status(code, extra, text)) => (code, extra, text),
+                Some(Reply::Slow(wait)) => {
+                    tokio::time::sleep(wait).await;
+                    (200, Vec::new(), "{}".to_owned())
+                }
+            };
+            let mut response = format!(
+                "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+                text.len()
+            );
+            for (name, value) in extra {
+                response.push_str(&format!("{name}: {value}\r\n"));
+            }
+            response.push_str("\r\n");
+            response.push_str(&text);
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        }
+    }
 }
 
 #[cfg(test)]

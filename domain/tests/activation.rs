@@ -328,7 +328,8 @@ async fn the_specs_identity_rules_apply_to_the_mapping() {
         "{found:?}"
     );
 
-    // A mapped identity is mandatory, a dedup key, hashed and named as the platform wants.
+    // A mapped identity is a dedup key, hashed and named as the platform wants; not mandatory:
+    // the platform matches on any one of the mapped identities.
     let input = Activation {
         segments: vec![streaming],
         mapping: vec![identity("Email", "whatever")],
@@ -337,7 +338,7 @@ async fn the_specs_identity_rules_apply_to_the_mapping() {
         .await
         .unwrap();
     assert_eq!(saved.mapping[0].target, "EMAIL");
-    assert!(saved.mapping[0].mandatory && saved.mapping[0].dedup_key);
+    assert!(!saved.mapping[0].mandatory && saved.mapping[0].dedup_key);
     assert_eq!(saved.mapping[0].transformation, Hashing::Sha256Hex);
     let review = review::review(&s.db.db, &s.c, &s.flow, &saved)
         .await

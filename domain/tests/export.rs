@@ -295,6 +295,40 @@ async fn a_run_writes_one_complete_csv_per_slot_with_a_manifest() {
 }
 
 #[tokio::test]
+async fn a_policy_label_added_after_activation_blocks_the_run_and_counts_its_members() {
+    let (db, c, landing) = demo(200).await;
+    let f = connect(db, c, landing, "local_folder", &[], &[]).await;
+    activate(&f, ExportMode::Full, Schedule::Daily, mapping()).await;
+    // The mapped loyalty.tier is labelled C2 (no email targeting) after the activation.
+    domain::profiles::schema::set_labels(&f.db.db, "loyalty.tier", &["C2".into()])
+        .await
+        .unwrap();
+    runs::enqueue_manual(&f.db.db, &f.flow, None).await.unwrap();
+    let run = run_all(&f).await.pop().unwrap();
+    assert_eq!(run.status, "failed");
+    let error = run.error.clone().unwrap();
+    assert!(error.contains("labelled C2"), "{error}");
+    let members = domain::segments::service::sample_members(&f.db.db, &f.segment, 100_000)
+        .await
+        .unwrap();
+    assert!(!members.is_empty());
+    let excluded: std::collections::BTreeMap<String, i64> =
+        serde_json::from_str(&run.excluded).unwrap();
+    assert_eq!(excluded.get(runner::POLICY), Some(&(members.len() as i64)));
+    assert_eq!(run.received, members.len() as i64);
+    assert_eq!(run.activated, 0);
+    assert!(
+        files_under(f.landing.path()).is_empty(),
+        "nothing is delivered"
+    );
+    let (namespace, value) = members[0].identities[0].clone();
+    let answer = runs::why_excluded(&f.db.db, &run, &namespace, &value)
+        .await
+        .unwrap();
+    assert_eq!(answer, runs::Explanation::Excluded(runner::POLICY.into()));
+}
+
+#[tokio::test]
 async fn the_scheduler_creates_each_slot_once_and_a_lost_lease_is_retried() {
     let (db, c, landing) = demo(100).await;
     let f = connect(db, c, landing, "local_folder", &[], &[]).await;
@@ -806,6 +840,167 @@ async fn a_stopped_sshd_fails_the_run_with_a_clear_reason_after_retries() {
     assert!(
         error.starts_with("cannot reach the destination after 3 attempts: Network error"),
         "{error}"
+    );
+}
+
+/// A TCP relay to `target` that passes the client's bytes at `bytes_per_second`, so an upload
+/// takes seconds. The SSH session runs end to end through it; it only paces the bytes.
+async fn slow_relay(target: u16, bytes_per_second: f64) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else {
+                    return;
+                };
+                let (mut client_in, mut client_out) = client.into_split();
+                let (mut server_in, mut server_out) = server.into_split();
+                let up = async {
+                    let mut buffer = [0u8; 1024];
+                    while let Ok(n) = client_in.read(&mut buffer).await {
+                        if n == 0 || server_out.write_all(&buffer[..n]).await.is_err() {
+                            break;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_secs_f64(
+                            n as f64 / bytes_per_second,
+                        ))
+                        .await;
+                    }
+                    let _ = server_out.shutdown().await;
+                };
+                let down = async {
+                    let _ = tokio::io::copy(&mut server_in, &mut client_out).await;
+                    let _ = client_out.shutdown().await;
+                };
+                tokio::join!(up, down);
+            });
+        }
+    });
+    port
+}
+
+/// Kills a process and every process below it (sshd's per-connection sessions included).
+fn kill_tree(root: u32) {
+    let parent_of = |pid: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name is in parentheses and may hold spaces; the parent follows the state.
+        let after = stat.rsplit_once(')')?.1;
+        after.split_whitespace().nth(1)?.parse().ok()
+    };
+    let mut tree = vec![root];
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if !tree.contains(&pid) && parent_of(pid).is_some_and(|p| tree.contains(&p)) {
+                tree.push(pid);
+                grew = true;
+            }
+        }
+    }
+    for pid in tree {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sshd_stopped_in_the_middle_of_an_upload_fails_the_run_after_retries_and_leaves_no_file() {
+    let Some(server) = testing::service(&[
+        "FERRY_TEST_SFTP_USER",
+        "FERRY_TEST_SFTP_KEY",
+        "FERRY_TEST_SFTP_FOLDER",
+    ]) else {
+        return;
+    };
+    let [user, key_file, folder] = &server[..] else {
+        unreachable!()
+    };
+    let (mut sshd, sshd_port, _dir) = own_sshd(key_file).expect("a private sshd");
+    // 8 KB/s: the file of a few tens of kilobytes takes seconds to upload.
+    let port = slow_relay(sshd_port, 8_000.0).await;
+    let base = format!("{folder}/mid-upload-{}", uuid::Uuid::new_v4());
+    std::fs::create_dir_all(&base).unwrap();
+    let key = std::fs::read_to_string(key_file).unwrap();
+    let (db, c, landing) = demo(2_000).await;
+    let f = connect(
+        db,
+        c,
+        landing,
+        "sftp",
+        &[
+            ("host", "127.0.0.1"),
+            ("port", &port.to_string()),
+            ("username", user),
+            ("private_key", &key),
+            ("base_folder", &base),
+        ],
+        &[],
+    )
+    .await;
+    let flow = activation::find_dataflow(&f.db.db, &f.flow).await.unwrap();
+    use sea_orm::EntityTrait;
+    let account = domain::entities::account::Entity::find_by_id(flow.account_id)
+        .one(&f.db.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let tested = accounts::test(&f.db.db, &f.c, &account.public_id)
+        .await
+        .unwrap();
+    assert!(tested.succeeded(), "{tested:?}");
+    activate(&f, ExportMode::Full, Schedule::Daily, mapping()).await;
+    runs::enqueue_manual(&f.db.db, &f.flow, None).await.unwrap();
+    let run = tokio::spawn(async move {
+        let run = run_all(&f).await.pop().unwrap();
+        (run, f)
+    });
+    // The upload has begun once its temporary file exists on the server: stop sshd then.
+    let started = std::time::Instant::now();
+    let temporary = loop {
+        let found = files_under(Path::new(&base)).into_iter().find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().ends_with(".csv.part"))
+        });
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the upload never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    kill_tree(sshd.id());
+    let _ = sshd.wait();
+    let uploaded = std::fs::metadata(&temporary).map_or(0, |m| m.len());
+    let (run, f) = run.await.unwrap();
+    assert_eq!(run.status, "failed");
+    let error = run.error.unwrap();
+    assert!(
+        error.starts_with("cannot deliver ") && error.contains("after 3 attempts"),
+        "{error}"
+    );
+    // The file was cut mid-way and never appears under its own name.
+    let delivered: Vec<PathBuf> = files_under(Path::new(&base))
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().ends_with(".part"))
+        .collect();
+    assert!(delivered.is_empty(), "{delivered:?}");
+    let size = expected_members(&f).await * 20;
+    assert!(
+        (uploaded as usize) < size,
+        "the upload was cut short: {uploaded} of at least {size} bytes"
     );
 }
 

@@ -12,6 +12,7 @@ mod m20261128_000007_create_activations;
 mod m20261128_000008_create_runs;
 mod m20261128_000009_create_alerts;
 mod m20261129_000010_covering_identity_index;
+mod m20261129_000011_streaming_delivery;
 
 /// Every migration, oldest first. New files are appended, never edited once released.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000008_create_runs::Migration),
             Box::new(m20261128_000009_create_alerts::Migration),
             Box::new(m20261129_000010_covering_identity_index::Migration),
+            Box::new(m20261129_000011_streaming_delivery::Migration),
         ]
     }
 }

@@ -220,6 +220,7 @@ impl Config {
             probe: domain::connections::probe::ProbeSettings {
                 landing_root: self.landing_zone.clone(),
                 timeout: std::time::Duration::from_secs(15),
+                retry_base: std::time::Duration::from_secs(1),
             },
         })
     }

@@ -310,6 +310,20 @@ fn requirements() -> BTreeMap<&'static str, Requirement> {
             (DESTINATIONS_VIEW, &[("run_id", "none")][..], MISSING),
         ),
         (
+            "/api/runs/hourly",
+            (DESTINATIONS_VIEW, &[("dataflow_id", "none")][..], MISSING),
+        ),
+        (
+            "/api/runs/replay",
+            (
+                Some(
+                    "destinations.manage|destinations.activate|destinations.activate_without_mapping",
+                ),
+                &[("run_id", "none")][..],
+                MISSING,
+            ),
+        ),
+        (
             "/api/runs/why",
             (
                 Some("profiles.view"),

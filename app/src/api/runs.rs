@@ -31,6 +31,20 @@ pub struct RunRow {
     pub error: Option<String>,
 }
 
+/// A record a platform refused, as the run page shows it (hashed identities, redacted samples).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedRecordRow {
+    /// add or remove.
+    pub action: String,
+    /// The prepared identities as sent (platform key → value).
+    pub identities: String,
+    pub reason: String,
+    pub status_code: Option<i32>,
+    pub request_sample: String,
+    pub response_sample: String,
+    pub replayed: bool,
+}
+
 /// One run's page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunDetail {
@@ -38,6 +52,24 @@ pub struct RunDetail {
     pub dataflow_id: String,
     pub dataflow_name: String,
     pub can_explain: bool,
+    /// The first refused records of a streaming run.
+    pub failed_records: Vec<FailedRecordRow>,
+    /// Some records wait for a replay and the user may start one.
+    pub can_replay: bool,
+    /// For a replay run: the run whose records it re-sent.
+    pub replay_of: Option<String>,
+}
+
+/// A dataflow's streaming runs added up per hour.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HourRow {
+    pub hour: String,
+    pub runs: i64,
+    pub failed_runs: i64,
+    pub received: i64,
+    pub activated: i64,
+    pub excluded: BTreeMap<String, i64>,
+    pub failed: BTreeMap<String, i64>,
 }
 
 #[cfg(feature = "ssr")]
@@ -150,7 +182,36 @@ pub async fn get_run(run_id: String) -> Result<RunDetail, AppError> {
         .await
         .map_err(fail)?;
     let names = segment_names(&state.db).await?;
+    let failed = domain::export::runs::failed_records(&state.db, &run, 100)
+        .await
+        .map_err(fail)?;
+    let may_replay = principal.can(Permission::DestinationsManage)
+        || principal.can(Permission::DestinationsActivate)
+        || principal.can(Permission::DestinationsActivateWithoutMapping);
+    let replay_of = match run.replay_of {
+        Some(id) => domain::export::runs::public_id_of(&state.db, id)
+            .await
+            .map_err(fail)?,
+        None => None,
+    };
     Ok(RunDetail {
+        can_replay: may_replay && failed.iter().any(|f| f.replayed_at.is_none()),
+        replay_of,
+        failed_records: failed
+            .into_iter()
+            .map(|f| FailedRecordRow {
+                identities: serde_json::from_str::<serde_json::Value>(&f.record)
+                    .ok()
+                    .and_then(|r| r.get("identities").map(ToString::to_string))
+                    .unwrap_or_default(),
+                action: f.action,
+                reason: f.reason,
+                status_code: f.status_code,
+                request_sample: f.request_sample,
+                response_sample: f.response_sample,
+                replayed: f.replayed_at.is_some(),
+            })
+            .collect(),
         dataflow_id: flow
             .as_ref()
             .map(|f| f.public_id.clone())
@@ -195,12 +256,74 @@ pub async fn why_not_exported(
                 "missing_mandatory_key" =>
                     "a mandatory field or identity is missing or cannot be prepared",
                 "duplicate" => "another profile with the same deduplication key was more recent",
+                "policy" =>
+                    "a data-usage policy blocked the whole run (a label on a mapped field forbids this dataflow's marketing actions)",
                 other => other,
             }
         ),
         Explanation::NotInSegment => "It was not in the segment when this run read it.".into(),
         Explanation::RunNotFinished => "This run has not finished yet.".into(),
     })
+}
+
+/// Queues a run that re-sends the records this run failed to deliver; returns its id.
+#[server(prefix = "/api", endpoint = "runs/replay")]
+pub async fn replay_failed(run_id: String) -> Result<String, AppError> {
+    use domain::access::Permission;
+    let principal = crate::auth::ssr::require_any(&[
+        Permission::DestinationsManage,
+        Permission::DestinationsActivate,
+        Permission::DestinationsActivateWithoutMapping,
+    ])
+    .await?;
+    let state = crate::state::app_state()?;
+    let result = domain::export::runs::enqueue_replay(&state.db, &run_id).await;
+    crate::api::audited(
+        &principal,
+        "run.replay",
+        "run",
+        &run_id,
+        serde_json::json!({}),
+        result,
+    )
+    .await
+    .map(|run| run.public_id)
+}
+
+/// A streaming dataflow's runs of the last two days, added up per hour, newest first (nothing
+/// for a file dataflow).
+#[server(prefix = "/api", endpoint = "runs/hourly")]
+pub async fn hourly_runs(dataflow_id: String) -> Result<Vec<HourRow>, AppError> {
+    use domain::access::Permission;
+    crate::auth::ssr::require(Permission::DestinationsView).await?;
+    let state = crate::state::app_state()?;
+    let fail = |e: domain::Error| AppError::from(e).respond();
+    let flow = domain::activation::find_dataflow(&state.db, &dataflow_id)
+        .await
+        .map_err(fail)?;
+    // Only streaming dataflows run often enough to be read by the hour.
+    let streaming = state
+        .connectors
+        .spec(&flow.destination_id)
+        .is_ok_and(|s| s.connection == domain::catalog::ConnectionType::Streaming);
+    if !streaming {
+        return Ok(Vec::new());
+    }
+    let hours = domain::export::runs::hourly(&state.db, flow.id, 48, chrono::Utc::now())
+        .await
+        .map_err(fail)?;
+    Ok(hours
+        .into_iter()
+        .map(|h| HourRow {
+            hour: h.hour.format("%Y-%m-%d %H:00 UTC").to_string(),
+            runs: h.runs,
+            failed_runs: h.failed_runs,
+            received: h.received,
+            activated: h.activated,
+            excluded: h.excluded,
+            failed: h.failed,
+        })
+        .collect())
 }
 
 /// A dataflow's alert subscriptions.

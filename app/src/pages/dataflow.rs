@@ -112,7 +112,9 @@ fn DataflowView(
                     Ok(n) => view! { <p class="notice" role="status">{format!("{n} run{} queued. Follow {} in the Runs tab.", if n == 1 { "" } else { "s" }, if n == 1 { "it" } else { "them" })}</p> }.into_any(),
                     Err(error) => view! { <ErrorAlert error /> }.into_any(),
                 })}
-                <Show when=runs_tab>
+                // The tab is drawn by the browser once the page is live: rendered on the server
+                // its tables did not hydrate when the page was loaded with ?tab=runs.
+                <Show when=move || runs_tab() && hydrated.get()>
                     <RunsTable dataflow_id=runs_id.clone() refresh />
                     <AlertsForm dataflow_id=runs_id.clone() />
                 </Show>

@@ -1,11 +1,14 @@
-//! Runs: a dataflow's runs table (refreshing while one is queued or running) and one run's page
-//! with its counts, files, error and the "why was this profile not exported?" lookup.
+//! Runs: a dataflow's runs table (refreshing while one is queued or running), its streaming runs
+//! added up per hour, and one run's page with its counts, files, error, refused records with a
+//! replay, and the "why was this profile not exported?" lookup.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::runs::{RunRow, WhyNotExported, get_run, list_runs};
+use crate::api::runs::{
+    FailedRecordRow, ReplayFailed, RunRow, WhyNotExported, get_run, hourly_runs, list_runs,
+};
 use crate::components::feedback::{ErrorAlert, Loading};
 use crate::components::forms::use_hydrated;
 
@@ -40,26 +43,62 @@ fn refresh_while(busy: impl Fn() -> bool + 'static, tick: RwSignal<u32>) {
 pub fn RunsTable(dataflow_id: String, #[prop(into)] refresh: Signal<usize>) -> impl IntoView {
     let tick = RwSignal::new(0u32);
     let id = dataflow_id.clone();
-    let runs = Resource::new(
-        move || (tick.get(), refresh.get()),
-        move |_| list_runs(id.clone()),
-    );
+    // One resource for both tables: the runs and the streaming hours come and refresh together.
+    // The tab is drawn in the browser only (see the dataflow page), so is its data.
+    let runs = LocalResource::new(move || {
+        tick.track();
+        refresh.track();
+        let id = id.clone();
+        async move {
+            let rows = list_runs(id.clone()).await?;
+            let hours = hourly_runs(id).await?;
+            Ok::<_, crate::error::AppError>((rows, hours))
+        }
+    });
     refresh_while(
         move || {
             runs.get()
                 .and_then(Result::ok)
-                .is_some_and(|r| r.iter().any(|run| active(&run.status)))
+                .is_some_and(|(r, _)| r.iter().any(|run| active(&run.status)))
         },
         tick,
     );
     view! {
         <Transition fallback=Loading>
             {move || runs.get().map(|result| match result {
+                Ok((_, hours)) if !hours.is_empty() => view! {
+                    <h3 class="section-title">"Streaming, per hour"</h3>
+                    <div class="card table-card">
+                        <table class="table" aria-label="Streaming runs per hour">
+                            <thead><tr>
+                                <th scope="col">"Hour"</th><th scope="col">"Runs"</th><th scope="col">"Received"</th>
+                                <th scope="col">"Activated"</th><th scope="col">"Excluded"</th><th scope="col">"Failed"</th>
+                            </tr></thead>
+                            <tbody>
+                                {hours.into_iter().map(|h| view! {
+                                    <tr data-testid="hour-row">
+                                        <td class="nowrap">{h.hour.clone()}</td>
+                                        <td>{if h.failed_runs > 0 { format!("{} ({} failed)", h.runs, h.failed_runs) } else { h.runs.to_string() }}</td>
+                                        <td>{h.received}</td>
+                                        <td data-testid="hour-activated">{h.activated}</td>
+                                        <td>{reasons(&h.excluded)}</td>
+                                        <td>{reasons(&h.failed)}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                    <h3 class="section-title">"Latest runs"</h3>
+                }.into_any(),
+                Ok(_) => ().into_any(),
                 Err(error) => view! { <ErrorAlert error /> }.into_any(),
-                Ok(rows) if rows.is_empty() => view! {
+            })}
+            {move || runs.get().map(|result| match result {
+                Err(_) => ().into_any(),
+                Ok((rows, _)) if rows.is_empty() => view! {
                     <div class="card empty-state"><p>"No runs yet. Runs appear here when a schedule is due or after “Run now”."</p></div>
                 }.into_any(),
-                Ok(rows) => view! {
+                Ok((rows, _)) => view! {
                     <div class="card table-card">
                         <table class="table" aria-label="Runs">
                             <thead><tr>
@@ -121,6 +160,9 @@ pub fn RunPage() -> impl IntoView {
                         <header class="page-header">
                             <h1>{format!("Run of {}", r.segment_name)}</h1>
                             <p class="lead">{format!("Slot {} · {} · attempt {}", r.slot, r.trigger, r.attempt)}</p>
+                            {detail.replay_of.clone().map(|source| view! {
+                                <p>"Replays the refused records of "<a href=format!("/destinations/runs/{source}")>"this run"</a>"."</p>
+                            })}
                         </header>
                         <section class="card">
                             <dl class="facts">
@@ -134,6 +176,9 @@ pub fn RunPage() -> impl IntoView {
                             </dl>
                             {r.error.clone().map(|e| view! { <p class="alert" role="alert">{e}</p> })}
                         </section>
+                        {(!detail.failed_records.is_empty()).then(|| view! {
+                            <FailedRecords run_id=r.id.clone() records=detail.failed_records.clone() can_replay=detail.can_replay />
+                        })}
                         <h2 class="section-title">"Files"</h2>
                         {if r.files.is_empty() {
                             view! { <p class="muted">"No files yet."</p> }.into_any()
@@ -156,6 +201,59 @@ pub fn RunPage() -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+/// The records a platform refused, with what was sent and answered, and the replay button.
+#[component]
+fn FailedRecords(run_id: String, records: Vec<FailedRecordRow>, can_replay: bool) -> impl IntoView {
+    let hydrated = use_hydrated();
+    let replay = ServerAction::<ReplayFailed>::new();
+    let id = run_id.clone();
+    view! {
+        <h2 class="section-title">"Refused records"</h2>
+        <p class="muted">"Identities are shown as sent (normalised and hashed); credentials are redacted from the samples."</p>
+        {can_replay.then(|| view! {
+            <div class="form-actions">
+                <button type="button" class="button" data-testid="replay"
+                    disabled=move || !hydrated.get() || replay.pending().get()
+                        || replay.value().with(|v| matches!(v, Some(Ok(_))))
+                    on:click=move |_| { replay.dispatch(ReplayFailed { run_id: id.clone() }); }>
+                    "Replay refused records"
+                </button>
+            </div>
+        })}
+        {move || replay.value().get().map(|result| match result {
+            Ok(new_run) => view! {
+                <p class="notice" role="status">"Replay queued: "<a href=format!("/destinations/runs/{new_run}")>"follow its run"</a>"."</p>
+            }.into_any(),
+            Err(error) => view! { <ErrorAlert error /> }.into_any(),
+        })}
+        <div class="card table-card">
+            <table class="table" aria-label="Refused records">
+                <thead><tr>
+                    <th scope="col">"Action"</th><th scope="col">"Identities"</th><th scope="col">"Reason"</th>
+                    <th scope="col">"Status"</th><th scope="col">"Request and response"</th>
+                </tr></thead>
+                <tbody>
+                    {records.into_iter().map(|f| view! {
+                        <tr data-testid="failed-record">
+                            <td>{f.action.clone()}{f.replayed.then_some(" (replayed)")}</td>
+                            <td><code class="hash">{f.identities.clone()}</code></td>
+                            <td>{f.reason.clone()}</td>
+                            <td>{f.status_code.map_or_else(|| "—".into(), |c| c.to_string())}</td>
+                            <td>
+                                <details>
+                                    <summary>"Show"</summary>
+                                    <pre class="sample">{f.request_sample.clone()}</pre>
+                                    <pre class="sample">{f.response_sample.clone()}</pre>
+                                </details>
+                            </td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
     }
 }
 
@@ -198,7 +296,8 @@ pub fn AlertsForm(dataflow_id: String) -> impl IntoView {
     use crate::components::forms::Outcome;
     let hydrated = use_hydrated();
     let id = dataflow_id.clone();
-    let settings = Resource::new(|| (), move |_| get_alerts(id.clone()));
+    // Browser-only, as the runs table beside it.
+    let settings = LocalResource::new(move || get_alerts(id.clone()));
     let save = ServerAction::<SetAlerts>::new();
     view! {
         <h2 class="section-title">"Alerts"</h2>

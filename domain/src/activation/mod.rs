@@ -340,7 +340,7 @@ pub fn check_segments(
 }
 
 /// Checks the mapping against the schema and the spec and fills what the rules decide: a
-/// mapped identity is mandatory and a deduplication key, and is hashed as the spec says.
+/// mapped identity is a deduplication key, mandatory in files, and hashed as the spec says.
 pub fn check_mapping(
     spec: &Spec,
     schema: &SchemaCatalog,
@@ -386,7 +386,9 @@ pub fn check_mapping(
                         format!("{:?} is not an identity namespace.", row.source),
                     ));
                 }
-                row.mandatory = true;
+                // A file row needs its key; an audience platform matches on any one mapped
+                // identity (at least `min_identities` of them), so none is mandatory there.
+                row.mandatory = !segment_export;
                 row.dedup_key = true;
                 match spec_identity {
                     Some(id) => {

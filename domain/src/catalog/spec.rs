@@ -523,6 +523,25 @@ pub struct HttpSpec {
     pub remove: Option<RequestSpec>,
     #[serde(default = "HttpSpec::default_timeout")]
     pub timeout_seconds: u32,
+    /// Where the platform's answer names the records it refused; without it a refused request
+    /// fails its whole batch.
+    #[serde(default)]
+    pub record_errors: Option<RecordErrors>,
+}
+
+/// How an answer names refused records: an array at `path` (a JSON pointer) whose items carry
+/// the record's position in the batch in `index`, or, without `index`, one item per record in
+/// order whose `status` is 400 or more when refused. `message` names the item's explanation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordErrors {
+    pub path: String,
+    #[serde(default)]
+    pub index: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 impl HttpSpec {

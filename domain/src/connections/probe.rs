@@ -86,6 +86,8 @@ pub struct ProbeSettings {
     /// The landing-zone folder that local-folder destinations write under.
     pub landing_root: PathBuf,
     pub timeout: Duration,
+    /// The first wait before a streaming request is retried (doubled each attempt, jittered).
+    pub retry_base: Duration,
 }
 
 /// Tests an account: credentials are all its fields, secrets opened.

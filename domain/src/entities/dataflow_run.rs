@@ -25,6 +25,12 @@ pub struct Model {
     pub files: String,
     pub error: Option<String>,
     pub created_at: DateTimeUtc,
+    /// Streaming: membership changes up to this time belong to the run (fixed at first claim).
+    pub window_end: Option<DateTimeUtc>,
+    /// Streaming: every member up to this profile id has been delivered.
+    pub checkpoint: Option<i64>,
+    /// A replay run: the run whose failed records it re-sends.
+    pub replay_of: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

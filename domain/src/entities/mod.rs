@@ -15,6 +15,7 @@ pub mod profile_identity;
 pub mod role;
 pub mod role_permission;
 pub mod run_exclusion;
+pub mod run_failed_record;
 pub mod schema_field;
 pub mod segment;
 pub mod segment_membership;

@@ -29,6 +29,15 @@ pub struct Member {
     pub values: Vec<Option<String>>,
 }
 
+/// Which membership changes a query reads: with `since`, those who entered or left after it
+/// (an incremental export), else the current members; with `until`, only changes up to it (a
+/// streaming run's fixed window, so the next run starts exactly where this one ended).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Window {
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
 /// A prepared member query for one segment: pages are read with [`MemberQuery::page`].
 pub struct MemberQuery {
     backend: DbBackend,
@@ -110,7 +119,7 @@ impl MemberQuery {
     pub fn new(
         backend: DbBackend,
         segment_id: i32,
-        since: Option<DateTime<Utc>>,
+        window: Window,
         wanted: &[Wanted],
         with_updated: bool,
     ) -> Result<Self> {
@@ -173,14 +182,23 @@ impl MemberQuery {
         // Which memberships a page holds: the segment's members, or its changes since `since`.
         let membership = |values: &mut Vec<Value>| {
             let segment = next(segment_id.into(), values);
-            let status = match since {
-                None => "m.status = 'realized'".to_owned(),
+            let up_to = |column: &str, values: &mut Vec<Value>| match window.until {
+                Some(until) => format!(" AND {column} <= {}", next(until.into(), values)),
+                None => String::new(),
+            };
+            let status = match window.since {
+                None => {
+                    let until = up_to("m.qualified_at", values);
+                    format!("m.status = 'realized'{until}")
+                }
                 Some(since) => {
                     let entered = next(since.into(), values);
+                    let entered_until = up_to("m.qualified_at", values);
                     let left = next(since.into(), values);
+                    let left_until = up_to("m.exited_at", values);
                     format!(
-                        "((m.status = 'realized' AND m.qualified_at > {entered}) \
-                         OR (m.status = 'exited' AND m.exited_at > {left}))"
+                        "((m.status = 'realized' AND m.qualified_at > {entered}{entered_until}) \
+                         OR (m.status = 'exited' AND m.exited_at > {left}{left_until}))"
                     )
                 }
             };
@@ -489,8 +507,14 @@ mod tests {
         for path in ["a..b", "", "a.\"b"] {
             for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
                 assert!(
-                    MemberQuery::new(backend, 1, None, &[Wanted::Attribute(path.into())], false)
-                        .is_err(),
+                    MemberQuery::new(
+                        backend,
+                        1,
+                        Window::default(),
+                        &[Wanted::Attribute(path.into())],
+                        false
+                    )
+                    .is_err(),
                     "{path:?}"
                 );
             }

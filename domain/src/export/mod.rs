@@ -6,4 +6,5 @@ pub mod members;
 pub mod runner;
 pub mod runs;
 pub mod schedule;
+pub mod streaming;
 pub mod transport;

@@ -14,9 +14,9 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use sha2::{Digest, Sha256};
 
-use super::members::{Member, MemberQuery, Page, Wanted};
+use super::members::{Member, MemberQuery, Page, Wanted, Window};
 use super::runs::{self, FileRecord, Outcome};
-use super::transport;
+use super::{streaming, transport};
 use crate::activation::review::{COUNTRY_FIELD, RowPlan, one_byte};
 use crate::activation::{
     self, ExportMode, MappingRow, SourceKind, file_safe, policy, render_file_name,
@@ -32,6 +32,7 @@ pub const PAGE: u64 = 10_000;
 pub const NO_CONSENT: &str = "no_consent";
 pub const MISSING_KEY: &str = "missing_mandatory_key";
 pub const DUPLICATE: &str = "duplicate";
+pub const POLICY: &str = "policy";
 
 /// Counts bytes and hashes what reaches the file.
 struct Counting<W: Write> {
@@ -389,12 +390,13 @@ impl Duplicates {
     }
 }
 
-/// Reads every page of `query` and hands each member to `each` on a blocking thread, so the
-/// database reads the next page while this one is prepared and written. With `progress`, the
-/// run's received count follows the pages read.
-async fn pump<S, F>(
+/// Reads every page of `query` after profile id `start_after` and hands each member to `each`
+/// on a blocking thread, so the database reads the next page while this one is prepared and
+/// written. With `progress`, the run's received count follows the pages read.
+pub(super) async fn pump<S, F>(
     db: &DatabaseConnection,
     query: &MemberQuery,
+    start_after: i64,
     state: S,
     mut each: F,
     progress: Option<i64>,
@@ -416,7 +418,7 @@ where
     });
     let read = async {
         let mut received = 0;
-        let mut after = 0;
+        let mut after = start_after;
         let mut page = query
             .read(db, after, PAGE)
             .await
@@ -472,12 +474,6 @@ pub async fn execute(
         .map_err(|e| e.to_string())?
         .ok_or("the dataflow was deleted")?;
     let spec = connectors.spec(&flow.destination_id).map_err(fail)?.clone();
-    if spec.connection == ConnectionType::Streaming {
-        return Err(format!(
-            "{} is a streaming destination: it receives requests, not files",
-            spec.name
-        ));
-    }
     let account = account::Entity::find_by_id(flow.account_id)
         .one(db)
         .await
@@ -491,21 +487,35 @@ pub async fn execute(
     let (cleaned, problems) = activation::validate(db, connectors, &flow.public_id, &current)
         .await
         .map_err(fail)?;
+    let segment = segment::Entity::find_by_id(run.segment_id)
+        .one(db)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the segment was deleted")?;
     if !problems.is_empty() {
-        return Err(format!(
+        let message = format!(
             "the activation no longer passes its checks: {}",
             problems
                 .iter()
                 .map(|p| p.message.clone())
                 .collect::<Vec<_>>()
                 .join(" ")
-        ));
+        );
+        // A data-usage policy blocks the whole run; its members are counted as excluded by
+        // policy so the run's account stays honest.
+        if problems.iter().any(|p| p.field == "review") {
+            let members = runs::member_count(db, segment.id)
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(Outcome {
+                received: members,
+                excluded: [(POLICY.to_owned(), members)].into(),
+                blocked: Some(message),
+                ..Outcome::default()
+            });
+        }
+        return Err(message);
     }
-    let segment = segment::Entity::find_by_id(run.segment_id)
-        .one(db)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("the segment was deleted")?;
     let schedule = cleaned
         .segments
         .iter()
@@ -516,6 +526,24 @@ pub async fn execute(
     let actions: Vec<String> = serde_json::from_str(&flow.marketing_actions).unwrap_or_default();
     let consent = policy::consent_fields(&actions);
     let mapping = cleaned.mapping.clone();
+    if spec.connection == ConnectionType::Streaming {
+        let context = streaming::StreamingRun {
+            db,
+            run,
+            flow: &flow,
+            spec: &spec,
+            segment: &segment,
+            mapping: &mapping,
+            consent: &consent,
+            credentials: &credentials,
+            params: &params,
+            retry_base: connectors.probe.retry_base,
+        };
+        return match run.replay_of {
+            Some(source) => streaming::replay(context, source).await,
+            None => streaming::deliver(context).await,
+        };
+    }
 
     // Incremental files carry the changes since the last successful export; the first is a
     // full backfill.
@@ -548,7 +576,7 @@ pub async fn execute(
         let query = MemberQuery::new(
             backend,
             segment.id,
-            since,
+            Window { since, until: None },
             &wanted_for(&keyed, &consent),
             true,
         )
@@ -560,6 +588,7 @@ pub async fn execute(
         let (_, found) = pump(
             db,
             &query,
+            0,
             state,
             move |(filter, found), member| {
                 let record = (
@@ -638,7 +667,7 @@ pub async fn execute(
     let query = MemberQuery::new(
         backend,
         segment.id,
-        since,
+        Window { since, until: None },
         &wanted_for(&mapping, &consent),
         // Only a key that may repeat needs the records' ages.
         !duplicates.candidates.is_empty(),
@@ -655,6 +684,7 @@ pub async fn execute(
     let (files, mut outcome, exclusions, _) = pump(
         db,
         &query,
+        0,
         state,
         move |(files, outcome, exclusions, duplicates), member| {
             outcome.received += 1;

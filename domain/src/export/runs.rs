@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, NaiveTime, Timelike, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, Statement, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, Statement, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +33,10 @@ pub struct Outcome {
     pub excluded: BTreeMap<String, i64>,
     pub failed: BTreeMap<String, i64>,
     pub files: Vec<FileRecord>,
+    /// Why the run was stopped before delivering anything, its members counted as excluded
+    /// (a data-usage policy the activation no longer passes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<String>,
 }
 
 /// Whether an insert hit a unique index (the row already exists).
@@ -46,8 +50,10 @@ async fn insert_run(
     segment_id: i32,
     slot: DateTime<Utc>,
     trigger: &str,
+    replay_of: Option<i64>,
 ) -> Result<Option<dataflow_run::Model>> {
     let created = dataflow_run::ActiveModel {
+        replay_of: Set(replay_of),
         public_id: Set(uuid::Uuid::new_v4().to_string()),
         dataflow_id: Set(dataflow_id),
         segment_id: Set(segment_id),
@@ -108,11 +114,145 @@ pub async fn enqueue_manual(
     let slot = Utc::now().with_nanosecond(0).unwrap_or_else(Utc::now);
     let mut runs = Vec::new();
     for row in rows {
-        if let Some(run) = insert_run(db, flow.id, row.segment_id, slot, "manual").await? {
+        // A streaming segment delivers its changes in one run at a time: "run now" while one
+        // waits is that run.
+        if row.schedule == "streaming"
+            && let Some(waiting) = dataflow_run::Entity::find()
+                .filter(dataflow_run::Column::DataflowId.eq(flow.id))
+                .filter(dataflow_run::Column::SegmentId.eq(row.segment_id))
+                .filter(dataflow_run::Column::Trigger.ne("replay"))
+                .filter(dataflow_run::Column::Status.is_in(["queued", "running"]))
+                .one(db)
+                .await?
+        {
+            runs.push(waiting);
+            continue;
+        }
+        if let Some(run) = insert_run(db, flow.id, row.segment_id, slot, "manual", None).await? {
             runs.push(run);
         }
     }
     Ok(runs)
+}
+
+/// How long a streaming segment waits after a failed run before the next one.
+pub const STREAMING_RETRY_AFTER: Duration = Duration::minutes(5);
+
+/// Whether a streaming segment needs a run: within its dates, none waiting, and its membership
+/// changed since the last delivered run (or it never delivered).
+async fn streaming_due(
+    db: &DatabaseConnection,
+    row: &dataflow_segment::Model,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    use crate::entities::segment_membership as m;
+    let today = now.date_naive();
+    if today < row.start_date || row.end_date.is_some_and(|end| today >= end) {
+        return Ok(false);
+    }
+    let runs_of = || {
+        dataflow_run::Entity::find()
+            .filter(dataflow_run::Column::DataflowId.eq(row.dataflow_id))
+            .filter(dataflow_run::Column::SegmentId.eq(row.segment_id))
+            .filter(dataflow_run::Column::Trigger.ne("replay"))
+            .order_by_desc(dataflow_run::Column::Id)
+    };
+    match runs_of().one(db).await? {
+        Some(last) if last.status == "queued" || last.status == "running" => return Ok(false),
+        Some(last)
+            if last.status == "failed"
+                && last
+                    .finished_at
+                    .is_some_and(|t| now - t < STREAMING_RETRY_AFTER) =>
+        {
+            return Ok(false);
+        }
+        _ => {}
+    }
+    let delivered = runs_of()
+        .filter(dataflow_run::Column::Status.is_in(["success", "partial"]))
+        .one(db)
+        .await?;
+    let Some(since) = delivered.and_then(|r| r.window_end.or(r.started_at)) else {
+        return Ok(true);
+    };
+    let changed = m::Entity::find()
+        .filter(m::Column::SegmentId.eq(row.segment_id))
+        .filter(
+            (m::Column::Status
+                .eq("realized")
+                .and(m::Column::QualifiedAt.gt(since)))
+            .or(m::Column::Status
+                .eq("exited")
+                .and(m::Column::ExitedAt.gt(since))),
+        )
+        .limit(1)
+        .count(db)
+        .await?;
+    Ok(changed > 0)
+}
+
+/// Queues a run that re-sends the records `run_id` failed to deliver (those not replayed yet).
+///
+/// # Errors
+/// [`Error::NotFound`] for an unknown run, [`Error::Invalid`] when it has nothing to replay or
+/// a replay of it is already waiting.
+pub async fn enqueue_replay(db: &DatabaseConnection, run_id: &str) -> Result<dataflow_run::Model> {
+    use crate::entities::run_failed_record;
+    let source = find(db, run_id).await?;
+    let pending = run_failed_record::Entity::find()
+        .filter(run_failed_record::Column::RunId.eq(source.id))
+        .filter(run_failed_record::Column::ReplayedAt.is_null())
+        .count(db)
+        .await?;
+    if pending == 0 {
+        return Err(Error::Invalid(
+            "This run has no failed records left to replay.".into(),
+        ));
+    }
+    let waiting = dataflow_run::Entity::find()
+        .filter(dataflow_run::Column::ReplayOf.eq(source.id))
+        .filter(dataflow_run::Column::Status.is_in(["queued", "running"]))
+        .count(db)
+        .await?;
+    let slot = Utc::now().with_nanosecond(0).unwrap_or_else(Utc::now);
+    let created = if waiting == 0 {
+        insert_run(
+            db,
+            source.dataflow_id,
+            source.segment_id,
+            slot,
+            "replay",
+            Some(source.id),
+        )
+        .await?
+    } else {
+        None
+    };
+    let Some(created) = created else {
+        return Err(Error::Invalid(
+            "A replay of this run is already waiting; it starts in a moment.".into(),
+        ));
+    };
+    Ok(created)
+}
+
+/// The records a run failed to deliver, oldest first (at most `limit`).
+///
+/// # Errors
+/// Database failures.
+pub async fn failed_records(
+    db: &impl ConnectionTrait,
+    run: &dataflow_run::Model,
+    limit: u64,
+) -> Result<Vec<crate::entities::run_failed_record::Model>> {
+    use crate::entities::run_failed_record;
+    Ok(run_failed_record::Entity::find()
+        .filter(run_failed_record::Column::RunId.eq(run.id))
+        .order_by_asc(run_failed_record::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
 }
 
 /// The plan of an activated segment, or `None` for streaming.
@@ -165,7 +305,21 @@ pub async fn enqueue_due(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<
         .all(db)
         .await?
     {
-        let Some(plan) = plan_of(&row) else { continue };
+        let Some(plan) = plan_of(&row) else {
+            // Streaming: a run per membership change, at most one waiting at a time; the slot
+            // is the minute, so processes that tick together create it once.
+            if row.schedule == "streaming" && streaming_due(db, &row, now).await? {
+                let minute = now.with_second(0).and_then(|t| t.with_nanosecond(0));
+                let slot = minute.unwrap_or(now);
+                if insert_run(db, row.dataflow_id, row.segment_id, slot, "streaming", None)
+                    .await?
+                    .is_some()
+                {
+                    created += 1;
+                }
+            }
+            continue;
+        };
         let slot = if row.after_evaluation {
             segments
                 .get(&row.segment_id)
@@ -186,7 +340,7 @@ pub async fn enqueue_due(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<
         }) else {
             continue;
         };
-        if insert_run(db, row.dataflow_id, row.segment_id, slot, "scheduled")
+        if insert_run(db, row.dataflow_id, row.segment_id, slot, "scheduled", None)
             .await?
             .is_some()
         {
@@ -236,6 +390,11 @@ pub async fn claim(
                 Expr::col(dataflow_run::Column::Attempt).add(1),
             )
             .col_expr(dataflow_run::Column::StartedAt, Expr::value(now))
+            // The first claim fixes the window a streaming run delivers; a retry keeps it.
+            .col_expr(
+                dataflow_run::Column::WindowEnd,
+                Expr::value(candidate.window_end.unwrap_or(now)),
+            )
             .filter(dataflow_run::Column::Id.eq(candidate.id))
             .filter(
                 dataflow_run::Column::Status
@@ -290,7 +449,7 @@ pub async fn progress(db: &DatabaseConnection, run_id: i64, received: i64) -> Re
 }
 
 /// Finishes a run this owner holds: success (nothing failed), partial (some records failed) or
-/// failed (with the error).
+/// failed (with the error, or blocked with its members counted as excluded).
 ///
 /// # Errors
 /// Database failures.
@@ -311,7 +470,9 @@ pub async fn finish(
         .filter(dataflow_run::Column::LeaseOwner.eq(owner));
     update = match result {
         Ok(outcome) => {
-            let status = if outcome.failed.values().any(|n| *n > 0) {
+            let status = if outcome.blocked.is_some() {
+                "failed"
+            } else if outcome.failed.values().any(|n| *n > 0) {
                 "partial"
             } else {
                 "success"
@@ -340,7 +501,7 @@ pub async fn finish(
                 )
                 .col_expr(
                     dataflow_run::Column::Error,
-                    Expr::value(Option::<String>::None),
+                    Expr::value(outcome.blocked.clone()),
                 )
         }
         Err(message) => update
@@ -349,6 +510,20 @@ pub async fn finish(
     };
     update.exec(db).await?;
     Ok(())
+}
+
+/// How many profiles are in a segment now.
+///
+/// # Errors
+/// Database failures.
+pub async fn member_count(db: &DatabaseConnection, segment_id: i32) -> Result<i64> {
+    use crate::entities::segment_membership;
+    let count = segment_membership::Entity::find()
+        .filter(segment_membership::Column::SegmentId.eq(segment_id))
+        .filter(segment_membership::Column::Status.eq("realized"))
+        .count(db)
+        .await?;
+    Ok(i64::try_from(count).unwrap_or(i64::MAX))
 }
 
 /// Records the profiles a run left out (replacing those of an earlier attempt).
@@ -378,6 +553,65 @@ pub async fn record_exclusions(
     }
     txn.commit().await?;
     Ok(())
+}
+
+/// One hour of a streaming dataflow's runs, added up.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hour {
+    /// The hour's start.
+    pub hour: DateTime<Utc>,
+    pub runs: i64,
+    pub failed_runs: i64,
+    pub received: i64,
+    pub activated: i64,
+    pub excluded: BTreeMap<String, i64>,
+    pub failed: BTreeMap<String, i64>,
+}
+
+/// A dataflow's runs of the last `hours` hours (a streaming dataflow's, whatever started them),
+/// added up per hour, newest first.
+///
+/// # Errors
+/// Database failures.
+pub async fn hourly(
+    db: &DatabaseConnection,
+    dataflow_id: i32,
+    hours: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<Hour>> {
+    let found = dataflow_run::Entity::find()
+        .filter(dataflow_run::Column::DataflowId.eq(dataflow_id))
+        .filter(dataflow_run::Column::Slot.gte(now - Duration::hours(hours)))
+        .order_by_desc(dataflow_run::Column::Slot)
+        .all(db)
+        .await?;
+    let mut by_hour: BTreeMap<DateTime<Utc>, Hour> = BTreeMap::new();
+    for run in found {
+        let start = run
+            .slot
+            .with_minute(0)
+            .and_then(|t| t.with_second(0))
+            .and_then(|t| t.with_nanosecond(0))
+            .unwrap_or(run.slot);
+        let hour = by_hour.entry(start).or_insert_with(|| Hour {
+            hour: start,
+            ..Hour::default()
+        });
+        hour.runs += 1;
+        hour.failed_runs += i64::from(run.status == "failed");
+        hour.received += run.received;
+        hour.activated += run.activated;
+        for (field, target) in [
+            (&run.excluded, &mut hour.excluded),
+            (&run.failed, &mut hour.failed),
+        ] {
+            let counts: BTreeMap<String, i64> = serde_json::from_str(field).unwrap_or_default();
+            for (reason, n) in counts {
+                *target.entry(reason).or_default() += n;
+            }
+        }
+    }
+    Ok(by_hour.into_values().rev().collect())
 }
 
 /// Runs of a dataflow, newest first.
@@ -466,8 +700,12 @@ pub async fn why_excluded(
         .filter(crate::entities::segment_membership::Column::ProfileId.eq(profile_id))
         .one(db)
         .await?;
+    let blocked_by_policy = run.status == "failed"
+        && serde_json::from_str::<BTreeMap<String, i64>>(&run.excluded)
+            .is_ok_and(|e| e.get("policy").is_some_and(|n| *n > 0));
     Ok(match member {
         None => Explanation::NotInSegment,
+        Some(_) if blocked_by_policy => Explanation::Excluded("policy".into()),
         Some(_) if run.status == "success" || run.status == "partial" => Explanation::Exported,
         Some(_) => Explanation::RunNotFinished,
     })
@@ -480,6 +718,17 @@ pub enum Explanation {
     Excluded(String),
     NotInSegment,
     RunNotFinished,
+}
+
+/// The public id of a run, by its row id.
+///
+/// # Errors
+/// Database failures.
+pub async fn public_id_of(db: &impl ConnectionTrait, id: i64) -> Result<Option<String>> {
+    Ok(dataflow_run::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(|r| r.public_id))
 }
 
 /// The dataflow a run belongs to, unless it was deleted since.

@@ -20,12 +20,35 @@ pub enum Destination {
         root: PathBuf,
     },
     Sftp {
-        connection: Box<probe::SftpConnection>,
+        /// `None` after a failure: the next attempt opens a new session.
+        connection: Option<Box<probe::SftpConnection>>,
         base: String,
+        reopen: SftpAddress,
     },
     Store {
         store: Arc<dyn ObjectStore>,
     },
+}
+
+/// What a new SFTP session needs: the account's credentials, its pinned host key, the timeout.
+pub struct SftpAddress {
+    credentials: BTreeMap<String, String>,
+    host_key: Option<String>,
+    timeout: Duration,
+}
+
+impl SftpAddress {
+    async fn connect(&self) -> Result<probe::SftpConnection, String> {
+        probe::connect_sftp(&self.credentials, self.host_key.as_deref(), self.timeout)
+            .await
+            .map_err(|o| {
+                format!(
+                    "{}: {}",
+                    o.failure.map_or("Failed", |c| c.title()),
+                    o.message
+                )
+            })
+    }
 }
 
 /// Opens the destination of an account.
@@ -43,23 +66,21 @@ pub async fn open(
             root: settings.landing_root.clone(),
         }),
         Transport::Sftp => {
-            let connection = probe::connect_sftp(credentials, host_key, settings.timeout)
-                .await
-                .map_err(|o| {
-                    format!(
-                        "{}: {}",
-                        o.failure.map_or("Failed", |c| c.title()),
-                        o.message
-                    )
-                })?;
+            let reopen = SftpAddress {
+                credentials: credentials.clone(),
+                host_key: host_key.map(str::to_owned),
+                timeout: settings.timeout,
+            };
+            let connection = reopen.connect().await?;
             let base = credentials
                 .get("base_folder")
                 .map(|b| b.trim().trim_end_matches('/').to_owned())
                 .filter(|b| !b.is_empty() && b != ".")
                 .unwrap_or_default();
             Ok(Destination::Sftp {
-                connection: Box::new(connection),
+                connection: Some(Box::new(connection)),
                 base,
+                reopen,
             })
         }
         Transport::S3 | Transport::AzureBlob | Transport::Gcs => {
@@ -72,27 +93,35 @@ pub async fn open(
 }
 
 impl Destination {
-    /// Delivers `local` as `remote` (a relative path with `/`), retrying transient failures.
+    /// Delivers `local` as `remote` (a relative path with `/`), retrying transient failures;
+    /// an SFTP session that failed is replaced by a new one before the next attempt.
     ///
     /// # Errors
     /// The last failure after the retries.
     pub async fn put(&mut self, local: &Path, remote: &str) -> Result<(), String> {
+        const ATTEMPTS: u32 = 3;
         let mut delay = Duration::from_millis(500);
         let mut last = String::new();
-        for attempt in 1..=3 {
+        for attempt in 1..=ATTEMPTS {
             match self.put_once(local, remote).await {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     tracing::warn!(attempt, error = %e, remote, "delivering a file failed");
+                    // A broken session is dropped, not closed: closing could wait on a dead peer.
+                    if let Destination::Sftp { connection, .. } = self {
+                        *connection = None;
+                    }
                     last = e;
                 }
             }
-            if attempt < 3 {
+            if attempt < ATTEMPTS {
                 tokio::time::sleep(delay).await;
                 delay *= 4;
             }
         }
-        Err(last)
+        Err(format!(
+            "cannot deliver {remote} after {ATTEMPTS} attempts: {last}"
+        ))
     }
 
     async fn put_once(&mut self, local: &Path, remote: &str) -> Result<(), String> {
@@ -118,7 +147,17 @@ impl Destination {
                     .await
                     .map_err(|e| format!("cannot rename into {}: {e}", target.display()))
             }
-            Destination::Sftp { connection, base } => {
+            Destination::Sftp {
+                connection,
+                base,
+                reopen,
+            } => {
+                if connection.is_none() {
+                    *connection = Some(Box::new(reopen.connect().await?));
+                }
+                let Some(connection) = connection.as_deref() else {
+                    unreachable!("connected above")
+                };
                 let full = if base.is_empty() {
                     remote.to_owned()
                 } else {
@@ -191,7 +230,11 @@ impl Destination {
 
     /// Closes connections.
     pub async fn close(self) {
-        if let Destination::Sftp { connection, .. } = self {
+        if let Destination::Sftp {
+            connection: Some(connection),
+            ..
+        } = self
+        {
             connection.close().await;
         }
     }

@@ -1,5 +1,13 @@
-//! Benchmarks, run by hand: `cargo run --release --bin bench -- segments --profiles 1000000`
-//! and `cargo run --release --bin bench -- export --rows 1000000`.
+//! Benchmarks, run by hand: `cargo run --release --bin bench -- segments --profiles 1000000`,
+//! `cargo run --release --bin bench -- export --rows 1000000` and
+//! `cargo run --release --bin bench -- streaming --identities 1000000`.
+//!
+//! `streaming` loads N demo profiles into one segment (or reuses `--db`), then delivers it as a
+//! segment export through the real run queue and streaming engine, emails normalised and
+//! SHA-256 hashed, in batches of 10,000 to a local receiver (an HTTP server in this process
+//! that counts what it gets). The bench destination's rate limit is set high so that the
+//! engine, not a platform quota, is measured. The last line reads
+//! `streaming: identities=<n> seconds=<s> per_second=<r>`.
 //!
 //! `export` loads N demo profiles into a fresh SQLite file, puts them all in one segment, and
 //! exports it with 10 mapped columns to a landing zone as CSV, CSV+gzip and Parquet through the
@@ -42,6 +50,14 @@ enum Command {
         #[arg(long)]
         db: Option<std::path::PathBuf>,
     },
+    /// Streaming delivery of one large segment to a local receiver.
+    Streaming {
+        #[arg(long, default_value_t = 1_000_000)]
+        identities: u64,
+        /// A SQLite file to keep the loaded profiles in and reuse on the next run.
+        #[arg(long)]
+        db: Option<std::path::PathBuf>,
+    },
     /// The measured part of `export`, run in a process of its own so that the peak memory it
     /// reports is the exports' alone, not what loading the profiles left behind.
     #[command(hide = true)]
@@ -53,6 +69,208 @@ enum Command {
     },
 }
 
+/// The bench's segment-export destination: Meta's email rules, batches of 10,000, a rate limit
+/// high enough not to be what is measured.
+const STREAMING_SPEC: &str = r#"
+id = "bench_audience"
+name = "Bench audience"
+description = "A segment export to the bench's local receiver."
+category = "advertising"
+type = "segment_export"
+connection = "streaming"
+transport = "http"
+schedules = ["streaming"]
+marketing_actions = ["export_to_third_party"]
+min_identities = 1
+
+[[identities]]
+namespace = "Email"
+target = "EMAIL"
+normalize = "trim_lowercase"
+hash = "sha256_hex"
+
+[[credentials]]
+key = "token"
+label = "Token"
+secret = true
+
+[batching]
+max_records = 10000
+max_age_seconds = 60
+
+[rate_limit]
+requests_per_second = 1000
+concurrency = 2
+max_attempts = 3
+retry_window_seconds = 60
+
+[http]
+base_url = "http://127.0.0.1"
+
+[http.auth]
+header = "Authorization"
+value = "Bearer {{ account.token }}"
+
+[http.auth_check]
+method = "GET"
+path = "/check"
+
+[http.add]
+method = "POST"
+path = "/audiences/{{ segment.audience_id }}/users"
+headers = { "Content-Type" = "application/json" }
+body = """
+{"payload": {"schema": {{ schema | tojson }}, "data": {{ records | map(attribute="values") | list | tojson }}}}
+"""
+
+[http.remove]
+method = "DELETE"
+path = "/audiences/{{ segment.audience_id }}/users"
+headers = { "Content-Type" = "application/json" }
+body = """
+{"payload": {"schema": {{ schema | tojson }}, "data": {{ records | map(attribute="values") | list | tojson }}}}
+"""
+"#;
+
+/// Streams a segment of `count` demo profiles to a receiver in this process.
+async fn streaming(
+    count: u64,
+    keep: Option<std::path::PathBuf>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use domain::activation::{Activation, ExportMode, MappingRow, SegmentSchedule, SourceKind};
+    use domain::catalog::spec::{Hashing, Schedule};
+    use domain::connections::accounts::{self, AccountInput};
+    use domain::connections::dataflows::{self, ConnectionInput};
+    use domain::export::{runner, runs};
+
+    let scratch = tempfile::tempdir()?;
+    let (path, everyone) = everyone(count, keep, scratch.path()).await?;
+
+    // The receiver: answers 200 and counts the records it is sent.
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = received.clone();
+    let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+        let counter = counter.clone();
+        async move {
+            let records = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| {
+                    v.pointer("/payload/data")
+                        .and_then(|d| d.as_array())
+                        .map(Vec::len)
+                })
+                .unwrap_or(0);
+            counter.fetch_add(records as u64, Ordering::Relaxed);
+            "{}"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    std::fs::write(scratch.path().join("bench_audience.toml"), STREAMING_SPEC)?;
+    let catalog = domain::catalog::Catalog::load(
+        Some(scratch.path()),
+        &[("bench_audience".to_owned(), url)].into(),
+    )
+    .map_err(|errors| format!("{errors:?}"))?;
+    let db = domain::db::connect(&domain::db::sqlite_file_url(&path)).await?;
+    let connectors = domain::connections::Connectors {
+        catalog: Arc::new(catalog),
+        key: domain::secrets::SecretKey::generate(),
+        probe: domain::connections::probe::ProbeSettings {
+            landing_root: scratch.path().join("landing"),
+            timeout: std::time::Duration::from_secs(60),
+            retry_base: std::time::Duration::from_secs(1),
+        },
+    };
+    let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S");
+    let account = accounts::create(
+        &db,
+        &connectors,
+        &AccountInput {
+            destination_id: "bench_audience".into(),
+            name: format!("Bench {stamp}"),
+            values: [("token".to_owned(), "bench-token".to_owned())].into(),
+            clear: Default::default(),
+        },
+        None,
+    )
+    .await?;
+    let flow = dataflows::create(
+        &db,
+        &connectors,
+        &ConnectionInput {
+            destination_id: "bench_audience".into(),
+            account_id: account.public_id.clone(),
+            name: format!("Bench streaming {stamp}"),
+            description: String::new(),
+            params: Default::default(),
+            marketing_actions: vec!["export_to_third_party".into()],
+        },
+        None,
+    )
+    .await?;
+    domain::activation::save(
+        &db,
+        &connectors,
+        &flow.public_id,
+        &Activation {
+            segments: vec![SegmentSchedule {
+                segment_id: everyone,
+                schedule: Schedule::Streaming,
+                mode: ExportMode::Streaming,
+                time: None,
+                after_evaluation: false,
+                start_date: chrono::Utc::now().date_naive(),
+                end_date: None,
+                file_name: String::new(),
+            }],
+            mapping: vec![MappingRow {
+                kind: SourceKind::Identity,
+                source: "Email".into(),
+                target: "EMAIL".into(),
+                mandatory: false,
+                dedup_key: false,
+                transformation: Hashing::Sha256Hex,
+            }],
+        },
+        true,
+    )
+    .await?;
+    runs::enqueue_manual(&db, &flow.public_id, None).await?;
+    let lease = chrono::Duration::seconds(600);
+    let run = runs::claim(&db, "bench", lease, chrono::Utc::now())
+        .await?
+        .ok_or("no run to claim")?;
+    let id = run.public_id.clone();
+    let started = Instant::now();
+    runner::run_claimed(&db, &connectors, run, "bench", lease).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let done = runs::find(&db, &id).await?;
+    if done.status != "success" {
+        return Err(format!("the run ended {}: {:?}", done.status, done.error).into());
+    }
+    let identities = done.activated;
+    let got = received.load(Ordering::Relaxed);
+    if u64::try_from(identities)? != got {
+        return Err(format!("the run counts {identities} identities, the receiver {got}").into());
+    }
+    println!(
+        "{} profiles received, {} identities sent, excluded {}",
+        done.received, identities, done.excluded
+    );
+    println!(
+        "streaming: identities={identities} seconds={seconds:.2} per_second={:.0}",
+        identities as f64 / seconds
+    );
+    db.close().await?;
+    Ok(())
+}
+
 /// The rule timed: three predicates over a text, a consent and a date field.
 const RULE: &str = r#"loyalty.tier in ["gold", "platinum"] and consents.marketing.email.val = "y" and person.birthDate < now - 30y"#;
 
@@ -62,6 +280,7 @@ async fn main() {
     let result = match cli.command {
         Command::Segments { profiles } => segments(profiles).await,
         Command::Export { rows, db } => export(rows, db).await,
+        Command::Streaming { identities, db } => streaming(identities, db).await,
         Command::ExportMeasure { db, segment } => export_measure(&db, &segment).await,
     };
     if let Err(error) = result {
@@ -176,15 +395,17 @@ const EXPORT_COLUMNS: [(&str, &str, &str); 10] = [
     ("field", "commerce.orders", "orders"),
 ];
 
-async fn export(
+/// A SQLite file (kept at `keep`, else in `scratch`) holding `count` demo profiles, all in one
+/// segment; returns the file and the segment's id.
+async fn everyone(
     count: u64,
     keep: Option<std::path::PathBuf>,
-) -> Result<(), Box<dyn std::error::Error>> {
+    scratch: &std::path::Path,
+) -> Result<(std::path::PathBuf, String), Box<dyn std::error::Error>> {
     use domain::entities::segment;
     use migrations::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-    let scratch = tempfile::tempdir()?;
-    let path = keep.unwrap_or_else(|| scratch.path().join("bench.db"));
+    let path = keep.unwrap_or_else(|| scratch.join("bench.db"));
     let db = domain::db::connect(&domain::db::sqlite_file_url(&path)).await?;
     domain::db::migrate(&db).await?;
     let present = store::count(&db).await?;
@@ -228,6 +449,15 @@ async fn export(
         }
     };
     db.close().await?;
+    Ok((path, everyone))
+}
+
+async fn export(
+    count: u64,
+    keep: Option<std::path::PathBuf>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let scratch = tempfile::tempdir()?;
+    let (path, everyone) = everyone(count, keep, scratch.path()).await?;
 
     // The exports run in a child process: its peak memory is theirs alone.
     let child = std::process::Command::new(std::env::current_exe()?)
@@ -330,6 +560,7 @@ async fn export_measure(
         probe: domain::connections::probe::ProbeSettings {
             landing_root: landing.clone(),
             timeout: std::time::Duration::from_secs(30),
+            retry_base: std::time::Duration::from_secs(1),
         },
     };
     let account = accounts::create(
