@@ -539,6 +539,40 @@ async fn tiny() -> Setup {
 }
 
 #[tokio::test]
+async fn a_slow_answer_times_out_and_is_retried() {
+    // The tiny destination with a one-second timeout.
+    let spec = TINY
+        .replace("id = \"tiny_api\"", "id = \"tiny_slow\"")
+        .replace(
+            "base_url = \"https://example.com\"",
+            "base_url = \"https://example.com\"\ntimeout_seconds = 1",
+        );
+    let s = setup(
+        "tiny_slow",
+        Some(&spec),
+        &["email_targeting"],
+        &[("token", "tiny-secret-token")],
+        &[],
+        &["Email"],
+    )
+    .await;
+    s.receiver
+        .script([Reply::Slow(std::time::Duration::from_millis(2_500))]);
+    let run = run_once(&s).await;
+    assert_eq!(run.status, "success", "{:?}", run.error);
+    let requests = s.receiver.requests();
+    // Four records, one per request, and the one that timed out sent again.
+    assert_eq!(requests.len(), 5);
+    let first = &requests[0].body;
+    assert_eq!(
+        requests.iter().filter(|r| &r.body == first).count(),
+        2,
+        "only the timed-out request is repeated"
+    );
+    assert_eq!(run.activated, 4);
+}
+
+#[tokio::test]
 async fn the_rate_limit_spaces_requests() {
     let s = tiny().await;
     let run = run_once(&s).await;
