@@ -306,7 +306,8 @@ async fn the_specs_identity_rules_apply_to_the_mapping() {
     assert!(
         found.contains(&(
             "mapping[0].source".into(),
-            "Meta Custom Audiences takes identities only, not attributes.".into()
+            "Meta Custom Audiences takes identities and only these attributes: homeAddress.countryCode."
+                .into()
         )),
         "{found:?}"
     );
@@ -339,6 +340,19 @@ async fn the_specs_identity_rules_apply_to_the_mapping() {
         .unwrap();
     assert_eq!(saved.mapping[0].target, "EMAIL");
     assert!(!saved.mapping[0].mandatory && saved.mapping[0].dedup_key);
+    // The country Meta also matches on is named and hashed its way.
+    let input = Activation {
+        segments: input.segments.clone(),
+        mapping: vec![
+            identity("Email", "whatever"),
+            field("homeAddress.countryCode", "country"),
+        ],
+    };
+    let saved = activation::save(&s.db.db, &s.c, &s.flow, &input, true)
+        .await
+        .unwrap();
+    assert_eq!(saved.mapping[1].target, "COUNTRY");
+    assert_eq!(saved.mapping[1].transformation, Hashing::Sha256Hex);
     assert_eq!(saved.mapping[0].transformation, Hashing::Sha256Hex);
     let review = review::review(&s.db.db, &s.c, &s.flow, &saved)
         .await

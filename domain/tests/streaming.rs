@@ -108,6 +108,12 @@ fn record_of(person: &Person, points: i64) -> ProfileRecord {
     if let Some(country) = person.country {
         values::set_path(&mut attributes, "homeAddress.countryCode", json!(country));
     }
+    if person.crm == "p1" {
+        // A whole address, for Google's address match.
+        values::set_path(&mut attributes, "person.name.firstName", json!(" Ada "));
+        values::set_path(&mut attributes, "person.name.lastName", json!("Lovelace"));
+        values::set_path(&mut attributes, "homeAddress.postalCode", json!("94105"));
+    }
     let mut identities = vec![("CRMID".to_owned(), person.crm.to_owned())];
     identities.extend(
         person
@@ -145,14 +151,15 @@ struct Setup {
 }
 
 /// The audience in a fresh database, a dataflow to `destination` pointed at a new receiver,
-/// and the segment activated for streaming with `identities` mapped.
+/// and the segment activated for streaming with `mapped` identities and fields (a dotted path
+/// is a field).
 async fn setup(
     destination: &str,
     extra_spec: Option<&str>,
     actions: &[&str],
     account: &[(&str, &str)],
     params: &[(&str, &str)],
-    identities: &[&str],
+    mapped: &[&str],
 ) -> Setup {
     let db = testing::sqlite().await;
     let batch: Vec<(u64, ProfileRecord)> = PEOPLE
@@ -231,12 +238,16 @@ async fn setup(
             end_date: None,
             file_name: String::new(),
         }],
-        mapping: identities
+        mapping: mapped
             .iter()
-            .map(|ns| MappingRow {
-                kind: SourceKind::Identity,
-                source: (*ns).into(),
-                target: (*ns).into(),
+            .map(|source| MappingRow {
+                kind: if source.contains('.') {
+                    SourceKind::Field
+                } else {
+                    SourceKind::Identity
+                },
+                source: (*source).into(),
+                target: source.replace('.', "_"),
                 mandatory: false,
                 dedup_key: false,
                 transformation: Hashing::None,
@@ -310,7 +321,7 @@ async fn meta_receives_additions_then_removals_hashed_its_way_and_nothing_twice(
             ("ad_account_id", "act_1"),
         ],
         &[],
-        &["Email", "Phone"],
+        &["Email", "Phone", "homeAddress.countryCode"],
     )
     .await;
     let run = run_once(&s).await;
@@ -322,15 +333,16 @@ async fn meta_receives_additions_then_removals_hashed_its_way_and_nothing_twice(
     assert_eq!(add.path, format!("/{}/users", s.segment));
     assert_eq!(add.header("Authorization"), Some("Bearer meta-token-123"));
     // Meta: email trimmed and lowercased (dots and +suffix kept), phone digits with the
-    // country code and no +, both SHA-256 hex; an already-hashed email passes through.
+    // country code and no +, country lowercased, all SHA-256 hex; an already-hashed email
+    // passes through.
     assert_eq!(
         add.json(),
-        json!({"payload": {"schema": ["EMAIL", "PHONE"], "data": [
-            [python_sha256("ada.lovelace+news@gmail.com", false), python_sha256("14155552671", false)],
-            ["", python_sha256("442079460958", false)],
-            ["abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789", ""],
-            [python_sha256("leaver@example.com", false), ""],
-            [python_sha256("grace@example.com", false), ""],
+        json!({"payload": {"schema": ["EMAIL", "PHONE", "COUNTRY"], "data": [
+            [python_sha256("ada.lovelace+news@gmail.com", false), python_sha256("14155552671", false), python_sha256("us", false)],
+            ["", python_sha256("442079460958", false), ""],
+            ["abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789", "", ""],
+            [python_sha256("leaver@example.com", false), "", python_sha256("gb", false)],
+            [python_sha256("grace@example.com", false), "", ""],
         ]}})
     );
     assert_eq!(run.received, 6);
@@ -350,8 +362,8 @@ async fn meta_receives_additions_then_removals_hashed_its_way_and_nothing_twice(
     assert_eq!(remove.method, "DELETE");
     assert_eq!(
         remove.json(),
-        json!({"payload": {"schema": ["EMAIL", "PHONE"], "data": [
-            [python_sha256("leaver@example.com", false), ""],
+        json!({"payload": {"schema": ["EMAIL", "PHONE", "COUNTRY"], "data": [
+            [python_sha256("leaver@example.com", false), "", python_sha256("gb", false)],
         ]}})
     );
     assert_eq!((run.received, run.activated), (1, 1));
@@ -376,7 +388,14 @@ async fn google_trade_desk_and_linkedin_each_get_their_own_normalisation() {
         &["onsite_advertising"],
         &[("access_token", "g-token"), ("operating_account_id", "123")],
         &[],
-        &["Email", "Phone"],
+        &[
+            "Email",
+            "Phone",
+            "person.name.firstName",
+            "person.name.lastName",
+            "homeAddress.countryCode",
+            "homeAddress.postalCode",
+        ],
     )
     .await;
     let run = run_once(&google).await;
@@ -396,7 +415,32 @@ async fn google_trade_desk_and_linkedin_each_get_their_own_normalisation() {
         json!({"userData": {"userIdentifiers": [
             {"emailAddress": ada_google},
             {"phoneNumber": phone_e164},
+            // Names lowercased and hashed; region and postal code as they are.
+            {"address": {
+                "givenName": python_sha256("ada", false),
+                "familyName": python_sha256("lovelace", false),
+                "regionCode": "US",
+                "postalCode": "94105",
+            }},
         ]}})
+    );
+    // p5 has a country but no whole address: no address is sent.
+    let leaver = body["audienceMembers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| {
+            m["userData"]["userIdentifiers"][0]["emailAddress"]
+                == json!(python_sha256("leaver@example.com", false))
+        })
+        .unwrap()
+        .clone();
+    assert_eq!(
+        leaver["userData"]["userIdentifiers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
     );
 
     let ttd = setup(

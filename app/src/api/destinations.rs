@@ -56,6 +56,8 @@ pub struct DestinationInfo {
     pub compression: Vec<String>,
     pub schedules: Vec<String>,
     pub identities: Vec<IdentityInfo>,
+    /// (field path, how it is sent) of the attributes a segment export may also map.
+    pub attributes: Vec<(String, String)>,
     pub min_identities: u32,
     pub batch_size: Option<u32>,
     pub requests_per_second: Option<f64>,
@@ -231,6 +233,21 @@ mod convert {
                         None => i.hash.title().into(),
                     },
                     required: i.required,
+                })
+                .collect(),
+            attributes: spec
+                .attributes
+                .iter()
+                .map(|a| {
+                    (
+                        a.field.clone(),
+                        format!(
+                            "as {}, {}, {}",
+                            a.target,
+                            a.normalize.title(),
+                            a.hash.title()
+                        ),
+                    )
                 })
                 .collect(),
             min_identities: spec.min_identities,

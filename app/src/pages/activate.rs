@@ -423,6 +423,8 @@ fn Mapping(
     let read_only = !data.with_value(|d| d.can_change_mapping);
     let segment_export = data.with_value(|d| d.destination.kind == "segment_export");
     let identities = data.with_value(|d| d.destination.identities.clone());
+    let attributes = data.with_value(|d| d.destination.attributes.clone());
+    let fields_allowed = !segment_export || !attributes.is_empty();
     let add = move |kind: &'static str| {
         move |_| {
             state.update(|s| {
@@ -442,8 +444,16 @@ fn Mapping(
         })}
         {(!identities.is_empty()).then(|| view! {
             <p class="muted">{format!(
-                "This destination accepts the identities {}; mapped identities are mandatory, deduplication keys, and prepared as it requires.",
-                identities.iter().map(|i| format!("{} ({})", i.namespace, i.hashing)).collect::<Vec<_>>().join(", ")
+                "This destination accepts the identities {}; mapped identities are {}deduplication keys, and prepared as it requires.",
+                identities.iter().map(|i| format!("{} ({})", i.namespace, i.hashing)).collect::<Vec<_>>().join(", "),
+                // An audience platform matches on any one mapped identity.
+                if segment_export { "" } else { "mandatory, " }
+            )}</p>
+        })}
+        {(segment_export && !attributes.is_empty()).then(|| view! {
+            <p class="muted">{format!(
+                "It also matches on these fields: {}.",
+                attributes.iter().map(|(field, how)| format!("{field} ({how})")).collect::<Vec<_>>().join("; ")
             )}</p>
         })}
         <FieldError problems field="mapping".to_owned() />
@@ -461,7 +471,7 @@ fn Mapping(
                 </tbody>
             </table>
             <div class="form-actions">
-                {(!segment_export).then(|| view! { <button type="button" class="button small secondary" on:click=add("field")>"Add field"</button> })}
+                {fields_allowed.then(|| view! { <button type="button" class="button small secondary" on:click=add("field")>"Add field"</button> })}
                 <button type="button" class="button small secondary" on:click=add("identity")>"Add identity"</button>
             </div>
         </fieldset>

@@ -86,6 +86,7 @@ pub fn normalize(
     Ok(match how {
         Normalization::None => value.to_owned(),
         Normalization::TrimLowercase => trimmed.to_lowercase(),
+        Normalization::TrimUppercase => trimmed.to_uppercase(),
         Normalization::EmailGoogle => {
             let lower: String = trimmed
                 .to_lowercase()

@@ -369,14 +369,33 @@ pub fn check_mapping(
                         format!("{:?} is not a field of the schema.", row.source),
                     ));
                 }
-                if segment_export {
-                    errors.push(error(
-                        at("source"),
-                        format!("{} takes identities only, not attributes.", spec.name),
-                    ));
-                }
-                if row.transformation != Hashing::None {
-                    errors.push(error(at("transformation"), "Only identities are hashed."));
+                let spec_attribute = spec.attributes.iter().find(|a| a.field == row.source);
+                match spec_attribute {
+                    // An attribute the platform matches on: named and hashed its way.
+                    Some(attribute) if segment_export => {
+                        row.target = attribute.target.clone();
+                        row.transformation = attribute.hash;
+                    }
+                    _ if segment_export => {
+                        let message = if spec.attributes.is_empty() {
+                            format!("{} takes identities only, not attributes.", spec.name)
+                        } else {
+                            format!(
+                                "{} takes identities and only these attributes: {}.",
+                                spec.name,
+                                spec.attributes
+                                    .iter()
+                                    .map(|a| a.field.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        };
+                        errors.push(error(at("source"), message));
+                    }
+                    _ if row.transformation != Hashing::None => {
+                        errors.push(error(at("transformation"), "Only identities are hashed."));
+                    }
+                    _ => {}
                 }
             }
             SourceKind::Identity => {

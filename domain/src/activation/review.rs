@@ -276,14 +276,24 @@ impl RowPlan {
         let columns = mapping
             .iter()
             .map(|m| ColumnPlan {
-                identity: (m.kind == SourceKind::Identity).then(|| {
-                    let normalization = spec
-                        .identities
+                identity: match m.kind {
+                    SourceKind::Identity => {
+                        let normalization = spec
+                            .identities
+                            .iter()
+                            .find(|i| i.namespace == m.source)
+                            .map_or(Normalization::None, |i| i.normalize);
+                        Some((normalization, m.transformation, m.source.clone()))
+                    }
+                    // An attribute an audience platform matches on is prepared like an
+                    // identity (no namespace: no email check).
+                    SourceKind::Field => spec
+                        .attributes
                         .iter()
-                        .find(|i| i.namespace == m.source)
-                        .map_or(Normalization::None, |i| i.normalize);
-                    (normalization, m.transformation, m.source.clone())
-                }),
+                        .find(|a| a.field == m.source)
+                        .filter(|_| spec.kind == crate::catalog::DestinationType::SegmentExport)
+                        .map(|a| (a.normalize, m.transformation, String::new())),
+                },
                 mandatory: m.mandatory,
                 dedup_key: m.dedup_key,
             })
@@ -317,7 +327,9 @@ impl RowPlan {
     /// only without.
     pub fn keys_are_unique(&self) -> bool {
         self.columns.iter().any(|c| {
-            c.dedup_key && c.mandatory && matches!(c.identity, Some((Normalization::None, _, _)))
+            c.dedup_key
+                && c.mandatory
+                && matches!(&c.identity, Some((Normalization::None, _, ns)) if !ns.is_empty())
         })
     }
 

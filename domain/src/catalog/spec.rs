@@ -347,6 +347,8 @@ pub enum Normalization {
     PhoneE164,
     /// E.164 digits without `+` (Meta).
     PhoneDigits,
+    /// Leading and trailing whitespace removed, uppercased (region codes).
+    TrimUppercase,
 }
 
 impl Normalization {
@@ -360,6 +362,7 @@ impl Normalization {
             }
             Normalization::PhoneE164 => "E.164 with +",
             Normalization::PhoneDigits => "E.164 digits, no +",
+            Normalization::TrimUppercase => "trimmed, uppercased",
         }
     }
 }
@@ -411,6 +414,21 @@ impl IdentitySpec {
     fn no_hashing() -> Hashing {
         Hashing::None
     }
+}
+
+/// A profile attribute an audience platform also matches on (a name, a country, a postal code),
+/// prepared its way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributeSpec {
+    /// The schema field it is read from, such as `homeAddress.countryCode`.
+    pub field: String,
+    /// The platform's name for it.
+    pub target: String,
+    #[serde(default = "IdentitySpec::no_normalization")]
+    pub normalize: Normalization,
+    #[serde(default = "IdentitySpec::no_hashing")]
+    pub hash: Hashing,
 }
 
 /// How many records go into one request or file, and how long a partial batch may wait.
@@ -576,6 +594,9 @@ pub struct Spec {
     pub schedules: Vec<Schedule>,
     #[serde(default)]
     pub identities: Vec<IdentitySpec>,
+    /// Attributes a segment export may map besides identities.
+    #[serde(default)]
+    pub attributes: Vec<AttributeSpec>,
     /// At least this many of the identities must be mapped (platforms that match on any one).
     #[serde(default)]
     pub min_identities: u32,

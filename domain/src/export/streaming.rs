@@ -62,8 +62,10 @@ pub struct Record {
     pub profile_id: i64,
     /// Platform key → prepared (normalised, hashed) identity value.
     pub identities: BTreeMap<String, String>,
-    /// The identities in the order of `schema`, empty where the profile has none.
+    /// Every mapped column in the order of `schema`, empty where the profile has none.
     pub values: Vec<String>,
+    /// The attributes the platform also matches on (names, country, postal code), prepared.
+    pub fields: BTreeMap<String, String>,
     /// Every mapped column: platform key → value (profile exports).
     pub attributes: BTreeMap<String, Option<String>>,
 }
@@ -86,8 +88,10 @@ pub struct Failure {
 /// How each mapped column becomes part of a record.
 struct Column {
     target: String,
-    /// (normalisation, hashing, namespace) for an identity; `None` for an attribute.
-    identity: Option<(Normalization, Hashing, String)>,
+    /// (normalisation, hashing, namespace) for an identity, or for an attribute the platform
+    /// matches on (no namespace); `None` for an attribute sent as stored.
+    prepare: Option<(Normalization, Hashing, String)>,
+    identity: bool,
     mandatory: bool,
 }
 
@@ -108,14 +112,23 @@ impl RecordPlan {
             .iter()
             .map(|m| Column {
                 target: m.target.clone(),
-                identity: (m.kind == SourceKind::Identity).then(|| {
-                    let normalization = spec
-                        .identities
+                prepare: match m.kind {
+                    SourceKind::Identity => {
+                        let normalization = spec
+                            .identities
+                            .iter()
+                            .find(|i| i.namespace == m.source)
+                            .map_or(Normalization::None, |i| i.normalize);
+                        Some((normalization, m.transformation, m.source.clone()))
+                    }
+                    SourceKind::Field if spec.kind == DestinationType::SegmentExport => spec
+                        .attributes
                         .iter()
-                        .find(|i| i.namespace == m.source)
-                        .map_or(Normalization::None, |i| i.normalize);
-                    (normalization, m.transformation, m.source.clone())
-                }),
+                        .find(|a| a.field == m.source)
+                        .map(|a| (a.normalize, m.transformation, String::new())),
+                    SourceKind::Field => None,
+                },
+                identity: m.kind == SourceKind::Identity,
                 mandatory: m.mandatory,
             })
             .collect();
@@ -131,11 +144,7 @@ impl RecordPlan {
                     .map(|ns| (i, ns))
             })
             .collect();
-        let schema = columns
-            .iter()
-            .filter(|c| c.identity.is_some())
-            .map(|c| c.target.clone())
-            .collect();
+        let schema = columns.iter().map(|c| c.target.clone()).collect();
         let min_identities = if spec.kind == DestinationType::SegmentExport {
             usize::try_from(spec.min_identities.max(1)).unwrap_or(1)
         } else {
@@ -150,7 +159,7 @@ impl RecordPlan {
         }
     }
 
-    /// The platform keys of the identities, in mapping order (Meta's `schema`).
+    /// The platform keys of the mapped columns, in mapping order (Meta's `schema`).
     pub fn schema(&self) -> &[String] {
         &self.schema
     }
@@ -202,11 +211,12 @@ impl RecordPlan {
             profile_id: member.profile_id,
             identities: BTreeMap::new(),
             values: Vec::with_capacity(self.schema.len()),
+            fields: BTreeMap::new(),
             attributes: BTreeMap::new(),
         };
         let mut refused = Vec::new();
         for ((column, raw), passed) in self.columns.iter().zip(values).zip(passed) {
-            let value = match (&column.identity, raw) {
+            let value = match (&column.prepare, raw) {
                 (Some(_), None) if passed.is_some() => passed,
                 (Some((normalization, hashing, namespace)), Some(raw)) => {
                     match identity::prepare(
@@ -217,8 +227,12 @@ impl RecordPlan {
                         country.as_deref(),
                     ) {
                         Ok(prepared) => Some(prepared),
+                        // An attribute that cannot be prepared is left out of the record,
+                        // not counted: only identities are.
                         Err(refusal) => {
-                            refused.push(refusal);
+                            if column.identity {
+                                refused.push(refusal);
+                            }
                             None
                         }
                     }
@@ -229,10 +243,12 @@ impl RecordPlan {
                 *excluded.entry(MISSING_KEY.into()).or_default() += 1;
                 return None;
             }
-            if column.identity.is_some() {
-                record.values.push(value.clone().unwrap_or_default());
-                if let Some(v) = &value {
+            record.values.push(value.clone().unwrap_or_default());
+            if let Some(v) = &value {
+                if column.identity {
                     record.identities.insert(column.target.clone(), v.clone());
+                } else if column.prepare.is_some() {
+                    record.fields.insert(column.target.clone(), v.clone());
                 }
             }
             record.attributes.insert(column.target.clone(), value);
