@@ -347,6 +347,13 @@ async fn meta_receives_additions_then_removals_hashed_its_way_and_nothing_twice(
     );
     assert_eq!(run.received, 6);
     assert_eq!(run.activated, 6, "identities accepted");
+    // "Why was this profile not sent?" knows each profile left out.
+    assert_eq!(
+        runs::why_excluded(&s.db.db, &run, "CRMID", "p3")
+            .await
+            .unwrap(),
+        runs::Explanation::Excluded(runner::NO_CONSENT.into())
+    );
     assert_eq!(
         counts(&run.excluded),
         BTreeMap::from([("malformed_email".into(), 1), ("no_consent".into(), 1)])
@@ -515,6 +522,12 @@ async fn retries_honour_retry_after_and_deliver_once() {
         counts(&run.excluded),
         BTreeMap::from([("malformed_email".into(), 1), ("no_consent".into(), 1)]),
         "p2's only identity is malformed: counted once, by that reason"
+    );
+    assert_eq!(
+        runs::why_excluded(&s.db.db, &run, "CRMID", "p2")
+            .await
+            .unwrap(),
+        runs::Explanation::Excluded("malformed_email".into())
     );
 }
 

@@ -256,6 +256,10 @@ pub async fn why_not_exported(
                 "missing_mandatory_key" =>
                     "a mandatory field or identity is missing or cannot be prepared",
                 "duplicate" => "another profile with the same deduplication key was more recent",
+                "malformed_email" => "its email address cannot be read as one",
+                "malformed_phone" => "its phone number cannot be read",
+                "empty_identity" => "its identity value is empty",
+                "no_identity" => "it has none of the identities the destination matches on",
                 "policy" =>
                     "a data-usage policy blocked the whole run (a label on a mapped field forbids this dataflow's marketing actions)",
                 other => other,

@@ -28,7 +28,7 @@ use crate::catalog::spec::{
 };
 use crate::catalog::{Spec, spec::HttpSpec};
 use crate::connections::Values;
-use crate::entities::{dataflow, dataflow_run, run_failed_record, segment};
+use crate::entities::{dataflow, dataflow_run, run_exclusion, run_failed_record, segment};
 
 /// A profile with none of the mapped identities a platform matches on.
 pub const NO_IDENTITY: &str = "no_identity";
@@ -183,14 +183,17 @@ impl RecordPlan {
             .collect()
     }
 
-    /// A member's record, or `None` when it is left out; every identity refused and every
-    /// profile left out is counted in `excluded` by reason. Removing needs no consent.
+    /// A member's record, or why it is left out; every identity refused and every profile left
+    /// out is counted in `excluded` by reason. Removing needs no consent.
+    ///
+    /// # Errors
+    /// The reason the profile is left out.
     pub fn prepare(
         &self,
         member: Member,
         action: Action,
         excluded: &mut BTreeMap<String, i64>,
-    ) -> Option<Record> {
+    ) -> Result<Record, &'static str> {
         let mut values = member.values;
         let country = values.pop().flatten();
         let consents = values.split_off(self.columns.len() + self.hashed.len());
@@ -205,7 +208,7 @@ impl RecordPlan {
         }
         if action == Action::Add && consents.iter().any(|c| c.as_deref() != Some("y")) {
             *excluded.entry(NO_CONSENT.into()).or_default() += 1;
-            return None;
+            return Err(NO_CONSENT);
         }
         let mut record = Record {
             profile_id: member.profile_id,
@@ -241,7 +244,7 @@ impl RecordPlan {
             };
             if column.mandatory && value.as_deref().is_none_or(str::is_empty) {
                 *excluded.entry(MISSING_KEY.into()).or_default() += 1;
-                return None;
+                return Err(MISSING_KEY);
             }
             record.values.push(value.clone().unwrap_or_default());
             if let Some(v) = &value {
@@ -255,6 +258,7 @@ impl RecordPlan {
         }
         // Each refused identity counts by its reason; a profile left with too few identities
         // counts as "no identity" only when no refusal already explains it.
+        let explanation = refused.first().map_or(NO_IDENTITY, refusal_code);
         let explained = !refused.is_empty();
         for refusal in refused {
             *excluded.entry(refusal_code(&refusal).into()).or_default() += 1;
@@ -263,9 +267,9 @@ impl RecordPlan {
             if !explained {
                 *excluded.entry(NO_IDENTITY.into()).or_default() += 1;
             }
-            return None;
+            return Err(explanation);
         }
-        Some(record)
+        Ok(record)
     }
 }
 
@@ -726,6 +730,8 @@ struct Group {
     batches: Vec<(Action, Vec<Record>)>,
     received: i64,
     excluded: BTreeMap<String, i64>,
+    /// (profile id, reason) of each profile left out, for "why was it not sent?".
+    left_out: Vec<(i64, &'static str)>,
 }
 
 /// Collects records on the preparing thread and cuts groups when a batch is full or old.
@@ -738,6 +744,7 @@ struct Batcher {
     opened: Option<Instant>,
     received: i64,
     excluded: BTreeMap<String, i64>,
+    left_out: Vec<(i64, &'static str)>,
     last: i64,
     out: tokio::sync::mpsc::Sender<Group>,
 }
@@ -751,12 +758,16 @@ impl Batcher {
         } else {
             Action::Add
         };
-        if let Some(record) = self.plan.prepare(member, action, &mut self.excluded) {
-            self.opened.get_or_insert_with(Instant::now);
-            match action {
-                Action::Add => self.add.push(record),
-                Action::Remove => self.remove.push(record),
+        let profile_id = member.profile_id;
+        match self.plan.prepare(member, action, &mut self.excluded) {
+            Ok(record) => {
+                self.opened.get_or_insert_with(Instant::now);
+                match action {
+                    Action::Add => self.add.push(record),
+                    Action::Remove => self.remove.push(record),
+                }
             }
+            Err(reason) => self.left_out.push((profile_id, reason)),
         }
         let full = self.add.len() >= self.max_records || self.remove.len() >= self.max_records;
         let old = self.opened.is_some_and(|t| t.elapsed() >= self.max_age);
@@ -781,6 +792,7 @@ impl Batcher {
             batches,
             received: std::mem::take(&mut self.received),
             excluded: std::mem::take(&mut self.excluded),
+            left_out: std::mem::take(&mut self.left_out),
         };
         self.out
             .blocking_send(group)
@@ -843,9 +855,23 @@ async fn commit(
     boundary: i64,
     totals: &Outcome,
     failed: Vec<(Action, Record, Failure)>,
+    left_out: &[(i64, &'static str)],
 ) -> Result<(), String> {
     let fail = |e: sea_orm::DbErr| e.to_string();
     let txn = db.begin().await.map_err(fail)?;
+    for chunk in left_out.chunks(3_000) {
+        let rows = chunk
+            .iter()
+            .map(|(profile_id, reason)| run_exclusion::ActiveModel {
+                run_id: Set(run_id),
+                profile_id: Set(*profile_id),
+                reason: Set((*reason).into()),
+            });
+        run_exclusion::Entity::insert_many(rows)
+            .exec(&txn)
+            .await
+            .map_err(fail)?;
+    }
     for chunk in failed.chunks(500) {
         let rows = chunk
             .iter()
@@ -965,6 +991,7 @@ pub async fn deliver(ctx: StreamingRun<'_>) -> Result<Outcome, String> {
         opened: None,
         received: 0,
         excluded: BTreeMap::new(),
+        left_out: Vec::new(),
         last: run.checkpoint.unwrap_or(0),
         out: groups,
     };
@@ -996,6 +1023,7 @@ pub async fn deliver(ctx: StreamingRun<'_>) -> Result<Outcome, String> {
                         group.boundary,
                         group.received,
                         group.excluded,
+                        group.left_out,
                         activated,
                         failed,
                         fatal,
@@ -1004,7 +1032,7 @@ pub async fn deliver(ctx: StreamingRun<'_>) -> Result<Outcome, String> {
             })
             .buffered(concurrency);
             futures::pin_mut!(stream);
-            while let Some((boundary, received, excluded, activated, failed, fatal)) =
+            while let Some((boundary, received, excluded, left_out, activated, failed, fatal)) =
                 stream.next().await
             {
                 if let Some(fatal) = fatal {
@@ -1017,7 +1045,7 @@ pub async fn deliver(ctx: StreamingRun<'_>) -> Result<Outcome, String> {
                     *totals.excluded.entry(reason).or_default() += n;
                 }
                 count_failed(&mut totals, &failed);
-                commit(db, run.id, boundary, &totals, failed).await?;
+                commit(db, run.id, boundary, &totals, failed, &left_out).await?;
             }
             Ok::<Outcome, String>(totals)
         }
@@ -1215,7 +1243,7 @@ pub async fn replay(ctx: StreamingRun<'_>, source: i64) -> Result<Outcome, Strin
                 .exec(db)
                 .await
                 .map_err(|e| e.to_string())?;
-            commit(db, run.id, 0, &totals, failed).await?;
+            commit(db, run.id, 0, &totals, failed, &[]).await?;
         }
     }
     Ok(totals)
