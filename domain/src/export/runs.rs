@@ -541,6 +541,20 @@ pub async fn record_exclusions(
         .filter(run_exclusion::Column::RunId.eq(run_id))
         .exec(&txn)
         .await?;
+    insert_exclusions(&txn, run_id, exclusions).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Adds the profiles a run left out, in multi-row inserts.
+///
+/// # Errors
+/// Database failures.
+pub(crate) async fn insert_exclusions(
+    db: &impl ConnectionTrait,
+    run_id: i64,
+    exclusions: &[(i64, &'static str)],
+) -> Result<()> {
     for chunk in exclusions.chunks(3_000) {
         let rows = chunk
             .iter()
@@ -549,9 +563,8 @@ pub async fn record_exclusions(
                 profile_id: Set(*profile_id),
                 reason: Set((*reason).into()),
             });
-        run_exclusion::Entity::insert_many(rows).exec(&txn).await?;
+        run_exclusion::Entity::insert_many(rows).exec(db).await?;
     }
-    txn.commit().await?;
     Ok(())
 }
 

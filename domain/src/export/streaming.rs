@@ -28,7 +28,7 @@ use crate::catalog::spec::{
 };
 use crate::catalog::{Spec, spec::HttpSpec};
 use crate::connections::Values;
-use crate::entities::{dataflow, dataflow_run, run_exclusion, run_failed_record, segment};
+use crate::entities::{dataflow, dataflow_run, run_failed_record, segment};
 
 /// A profile with none of the mapped identities a platform matches on.
 pub const NO_IDENTITY: &str = "no_identity";
@@ -814,6 +814,23 @@ pub struct StreamingRun<'a> {
     pub retry_base: Duration,
 }
 
+impl StreamingRun<'_> {
+    /// How members become records, and the sender of the requests rendered from them.
+    fn plan_and_sender(&self) -> Result<(RecordPlan, Sender), String> {
+        let plan = RecordPlan::new(self.spec, self.mapping, self.consent.len());
+        let requests = Requests::new(
+            self.spec,
+            self.credentials,
+            self.params,
+            self.segment,
+            self.flow,
+            plan.schema().to_vec(),
+        )?;
+        let sender = Sender::new(self.spec, requests, self.retry_base)?;
+        Ok((plan, sender))
+    }
+}
+
 /// The window end of the last run of this dataflow's segment that delivered (success or
 /// partial), where the next run starts.
 async fn last_delivered(
@@ -859,19 +876,9 @@ async fn commit(
 ) -> Result<(), String> {
     let fail = |e: sea_orm::DbErr| e.to_string();
     let txn = db.begin().await.map_err(fail)?;
-    for chunk in left_out.chunks(3_000) {
-        let rows = chunk
-            .iter()
-            .map(|(profile_id, reason)| run_exclusion::ActiveModel {
-                run_id: Set(run_id),
-                profile_id: Set(*profile_id),
-                reason: Set((*reason).into()),
-            });
-        run_exclusion::Entity::insert_many(rows)
-            .exec(&txn)
-            .await
-            .map_err(fail)?;
-    }
+    super::runs::insert_exclusions(&txn, run_id, left_out)
+        .await
+        .map_err(|e| e.to_string())?;
     for chunk in failed.chunks(500) {
         let rows = chunk
             .iter()
@@ -939,25 +946,16 @@ pub async fn deliver(ctx: StreamingRun<'_>) -> Result<Outcome, String> {
         segment,
         mapping,
         consent,
-        credentials,
         params,
-        retry_base,
+        ..
     } = ctx;
     let since = last_delivered(db, run).await?;
     let until = run.window_end.unwrap_or_else(Utc::now);
     if let Some(since) = since {
         check_removal_cap(db, run, flow, segment, params, since, until).await?;
     }
-    let plan = RecordPlan::new(spec, mapping, consent.len());
-    let requests = Requests::new(
-        spec,
-        credentials,
-        params,
-        segment,
-        flow,
-        plan.schema().to_vec(),
-    )?;
-    let sender = Arc::new(Sender::new(spec, requests, retry_base)?);
+    let (plan, sender) = ctx.plan_and_sender()?;
+    let sender = Arc::new(sender);
     let Batching {
         max_records,
         max_age_seconds,
@@ -1177,28 +1175,8 @@ async fn check_removal_cap(
 /// # Errors
 /// Why the replay failed.
 pub async fn replay(ctx: StreamingRun<'_>, source: i64) -> Result<Outcome, String> {
-    let StreamingRun {
-        db,
-        run,
-        flow,
-        spec,
-        segment,
-        mapping,
-        consent,
-        credentials,
-        params,
-        retry_base,
-    } = ctx;
-    let plan = RecordPlan::new(spec, mapping, consent.len());
-    let requests = Requests::new(
-        spec,
-        credentials,
-        params,
-        segment,
-        flow,
-        plan.schema().to_vec(),
-    )?;
-    let sender = Sender::new(spec, requests, retry_base)?;
+    let (_, sender) = ctx.plan_and_sender()?;
+    let StreamingRun { db, run, spec, .. } = ctx;
     let pending = run_failed_record::Entity::find()
         .filter(run_failed_record::Column::RunId.eq(source))
         .filter(run_failed_record::Column::ReplayedAt.is_null())
