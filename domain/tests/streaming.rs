@@ -720,11 +720,22 @@ async fn refused_credentials_fail_the_run_with_a_clear_reason() {
 
 #[tokio::test]
 async fn a_stopped_run_resumes_after_its_checkpoint() {
-    let s = tiny().await;
-    // Concurrency 2: the first two requests are in flight together. The second fails hard, so
-    // the run stops with only the first group committed.
-    s.receiver
-        .script([Reply::status(200), Reply::status(401), Reply::status(401)]);
+    // The tiny destination one request at a time (and a rate limiter of its own), so the
+    // order of the answers is the order of the records.
+    let spec = TINY
+        .replace("id = \"tiny_api\"", "id = \"tiny_serial\"")
+        .replace("concurrency = 2", "concurrency = 1");
+    let s = setup(
+        "tiny_serial",
+        Some(&spec),
+        &["email_targeting"],
+        &[("token", "tiny-secret-token")],
+        &[],
+        &["Email"],
+    )
+    .await;
+    // The second request fails hard, so the run stops with only the first group committed.
+    s.receiver.script([Reply::status(200), Reply::status(401)]);
     let run = run_once(&s).await;
     assert_eq!(run.status, "failed");
     assert!(run.checkpoint.is_some(), "the first group was committed");
@@ -819,6 +830,35 @@ async fn removing_more_than_the_cap_pauses_the_dataflow_instead() {
             .unwrap()
             .len(),
         2
+    );
+}
+
+#[tokio::test]
+async fn a_profile_export_marks_each_record_with_its_membership_status() {
+    let s = tiny().await;
+    assert_eq!(run_once(&s).await.status, "success");
+    let records: Vec<serde_json::Value> = s
+        .receiver
+        .requests()
+        .iter()
+        .map(|r| r.json()["records"][0].clone())
+        .collect();
+    assert!(
+        records
+            .iter()
+            .all(|r| r["segment_membership_status"] == "realized"),
+        "{records:?}"
+    );
+    // p5 leaves: without a remove request, it goes with the additions, marked "exited".
+    set_points(&s, "p5", 1).await;
+    let sent = s.receiver.requests().len();
+    let run = run_once(&s).await;
+    assert_eq!(run.status, "success", "{:?}", run.error);
+    let requests = s.receiver.requests();
+    assert_eq!(requests.len(), sent + 1);
+    assert_eq!(
+        requests[sent].json()["records"],
+        json!([{"Email": "leaver@example.com", "segment_membership_status": "exited"}])
     );
 }
 

@@ -107,7 +107,8 @@ test('an activator streams a segment to the HTTP API, sees the counts and replay
     // What the receiver got: the mapped columns, the account's header, no other record refused.
     const sent = receiver.received.flatMap((r) => r.body.profiles);
     expect(sent.length).toBe(activated + 1);
-    expect(Object.keys(sent[0]).sort()).toEqual(['email', 'tier']);
+    expect(Object.keys(sent[0]).sort()).toEqual(['email', 'segment_membership_status', 'tier']);
+    expect(sent[0].segment_membership_status).toBe('realized');
     expect(receiver.received[0].authorization).toBe(`Bearer secret-${stamp}`);
 
     const refused = page.getByTestId('failed-record');

@@ -34,6 +34,8 @@ use crate::entities::{dataflow, dataflow_run, run_failed_record, segment};
 pub const NO_IDENTITY: &str = "no_identity";
 /// Removals above this share of the audience pause the dataflow, unless its connection says.
 pub const DEFAULT_REMOVAL_CAP_PERCENT: f64 = 50.0;
+/// The attribute that carries a profile's membership status in a profile export.
+pub const STATUS_KEY: &str = "segment_membership_status";
 /// How a run stopped by the removal cap begins its error.
 pub const PAUSED: &str = "Paused:";
 /// How much of a request or an answer is kept with a failed record.
@@ -98,6 +100,8 @@ struct Column {
 /// Turns members into records: identities normalised and hashed as the platform requires.
 pub struct RecordPlan {
     columns: Vec<Column>,
+    /// A profile export carries each profile's membership status, as incremental files do.
+    with_status: bool,
     /// (column, namespace already hashed the platform's way): read when the raw value is
     /// missing, and passed through unchanged.
     hashed: Vec<(usize, String)>,
@@ -152,6 +156,7 @@ impl RecordPlan {
         };
         Self {
             columns,
+            with_status: spec.kind == DestinationType::ProfileExport,
             hashed,
             consents,
             min_identities,
@@ -258,6 +263,15 @@ impl RecordPlan {
         }
         // Each refused identity counts by its reason; a profile left with too few identities
         // counts as "no identity" only when no refusal already explains it.
+        if self.with_status {
+            let status = match action {
+                Action::Add => "realized",
+                Action::Remove => "exited",
+            };
+            record
+                .attributes
+                .insert(STATUS_KEY.into(), Some(status.into()));
+        }
         let explanation = refused.first().map_or(NO_IDENTITY, refusal_code);
         let explained = !refused.is_empty();
         for refusal in refused {
@@ -746,6 +760,8 @@ struct Batcher {
     excluded: BTreeMap<String, i64>,
     left_out: Vec<(i64, &'static str)>,
     last: i64,
+    /// Without a remove request, who left goes with the additions, marked "exited".
+    can_remove: bool,
     out: tokio::sync::mpsc::Sender<Group>,
 }
 
@@ -763,8 +779,8 @@ impl Batcher {
             Ok(record) => {
                 self.opened.get_or_insert_with(Instant::now);
                 match action {
-                    Action::Add => self.add.push(record),
-                    Action::Remove => self.remove.push(record),
+                    Action::Remove if self.can_remove => self.remove.push(record),
+                    _ => self.add.push(record),
                 }
             }
             Err(reason) => self.left_out.push((profile_id, reason)),
@@ -991,6 +1007,7 @@ pub async fn deliver(ctx: StreamingRun<'_>) -> Result<Outcome, String> {
         excluded: BTreeMap::new(),
         left_out: Vec::new(),
         last: run.checkpoint.unwrap_or(0),
+        can_remove: spec.http.as_ref().is_some_and(|h| h.remove.is_some()),
         out: groups,
     };
     // Groups are sent up to `concurrency` at a time and committed in order, so the checkpoint
