@@ -863,6 +863,38 @@ async fn a_profile_export_marks_each_record_with_its_membership_status() {
 }
 
 #[tokio::test]
+async fn streaming_starts_and_stops_on_the_segments_dates() {
+    let s = tiny().await;
+    let mut current = activation::current(&s.db.db, &s.flow).await.unwrap();
+    let today = Utc::now().date_naive();
+    current.segments[0].start_date = today + Duration::days(1);
+    current.segments[0].end_date = Some(today + Duration::days(2));
+    activation::save(&s.db.db, &s.c, &s.flow, &current, true)
+        .await
+        .unwrap();
+    let now = Utc::now();
+    assert_eq!(
+        runs::enqueue_due(&s.db.db, now).await.unwrap(),
+        0,
+        "not yet"
+    );
+    assert_eq!(
+        runs::enqueue_due(&s.db.db, now + Duration::days(3))
+            .await
+            .unwrap(),
+        0,
+        "the end date is exclusive"
+    );
+    assert_eq!(
+        runs::enqueue_due(&s.db.db, now + Duration::days(1))
+            .await
+            .unwrap(),
+        1,
+        "from the start date"
+    );
+}
+
+#[tokio::test]
 async fn the_scheduler_streams_changes_and_only_changes() {
     let s = tiny().await;
     let flow = activation::find_dataflow(&s.db.db, &s.flow).await.unwrap();
