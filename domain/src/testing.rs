@@ -134,6 +134,58 @@ pub fn connectors(landing: &std::path::Path) -> crate::connections::Connectors {
     }
 }
 
+/// An account for `destination` with the given fields and a dataflow (named "Flow") on it with
+/// the given parameters and marketing actions, as a user sets them up.
+///
+/// # Panics
+/// When either is refused: the test cannot run.
+pub async fn create_dataflow(
+    db: &DatabaseConnection,
+    connectors: &crate::connections::Connectors,
+    destination: &str,
+    account: &[(&str, &str)],
+    params: &[(&str, &str)],
+    actions: &[&str],
+) -> crate::entities::dataflow::Model {
+    use crate::connections::{accounts, dataflows};
+    let pairs = |list: &[(&str, &str)]| {
+        list.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let created = accounts::create(
+        db,
+        connectors,
+        &accounts::AccountInput {
+            destination_id: destination.into(),
+            name: "Account".into(),
+            values: pairs(account),
+            clear: std::collections::BTreeSet::new(),
+        },
+        None,
+    )
+    .await
+    .expect("create the account");
+    let flow = dataflows::create(
+        db,
+        connectors,
+        &dataflows::ConnectionInput {
+            destination_id: destination.into(),
+            account_id: created.public_id,
+            name: "Flow".into(),
+            description: String::new(),
+            params: pairs(params),
+            marketing_actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+        },
+        None,
+    )
+    .await
+    .expect("create the dataflow");
+    crate::activation::find_dataflow(db, &flow.public_id)
+        .await
+        .expect("the new dataflow")
+}
+
 /// Queues a scheduled run of a dataflow's segment for `slot`, as the scheduler would, so a test
 /// can line up many due slots at once.
 ///

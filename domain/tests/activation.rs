@@ -1,7 +1,7 @@
 //! Activation: every wizard step's validation with bad input, policies and consent in the
 //! review, the dry run, saving, editing without mapping rights, enabling and removing.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use domain::Error;
@@ -10,8 +10,7 @@ use domain::activation::{
 };
 use domain::catalog::spec::{Hashing, Schedule};
 use domain::connections::Connectors;
-use domain::connections::accounts::{self, AccountInput};
-use domain::connections::dataflows::{self, ConnectionInput};
+use domain::connections::dataflows;
 use domain::db::DatabaseConnection;
 use domain::testing;
 
@@ -35,40 +34,7 @@ async fn setup(
         .unwrap();
     let landing = tempfile::tempdir().unwrap();
     let c = testing::connectors(landing.path());
-    let acct = accounts::create(
-        &db.db,
-        &c,
-        &AccountInput {
-            destination_id: destination.into(),
-            name: "Account".into(),
-            values: account
-                .iter()
-                .map(|(k, v)| ((*k).into(), (*v).into()))
-                .collect(),
-            clear: BTreeSet::new(),
-        },
-        None,
-    )
-    .await
-    .unwrap();
-    let flow = dataflows::create(
-        &db.db,
-        &c,
-        &ConnectionInput {
-            destination_id: destination.into(),
-            account_id: acct.public_id,
-            name: "Flow".into(),
-            description: String::new(),
-            params: params
-                .iter()
-                .map(|(k, v)| ((*k).into(), (*v).into()))
-                .collect(),
-            marketing_actions: actions.iter().map(|a| (*a).into()).collect(),
-        },
-        None,
-    )
-    .await
-    .unwrap();
+    let flow = testing::create_dataflow(&db.db, &c, destination, account, params, actions).await;
     let segments = domain::segments::service::list(&db.db)
         .await
         .unwrap()

@@ -2,15 +2,14 @@
 //! real sshd and a real S3-compatible server, read back and checked against the mapping;
 //! gzip read back by an independent reader; incremental files; deduplication; splitting.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{Duration, Utc};
 use domain::activation::{self, Activation, ExportMode, MappingRow, SegmentSchedule, SourceKind};
 use domain::catalog::spec::{Hashing, Schedule};
 use domain::connections::Connectors;
-use domain::connections::accounts::{self, AccountInput};
-use domain::connections::dataflows::{self, ConnectionInput};
+use domain::connections::accounts;
 use domain::export::{runner, runs};
 use domain::testing;
 
@@ -30,40 +29,15 @@ async fn connect(
     account: &[(&str, &str)],
     params: &[(&str, &str)],
 ) -> Flow {
-    let acct = accounts::create(
+    let flow = testing::create_dataflow(
         &db.db,
         &c,
-        &AccountInput {
-            destination_id: destination.into(),
-            name: "Account".into(),
-            values: account
-                .iter()
-                .map(|(k, v)| ((*k).into(), (*v).into()))
-                .collect(),
-            clear: BTreeSet::new(),
-        },
-        None,
+        destination,
+        account,
+        params,
+        &["email_targeting"],
     )
-    .await
-    .unwrap();
-    let flow = dataflows::create(
-        &db.db,
-        &c,
-        &ConnectionInput {
-            destination_id: destination.into(),
-            account_id: acct.public_id,
-            name: "Flow".into(),
-            description: String::new(),
-            params: params
-                .iter()
-                .map(|(k, v)| ((*k).into(), (*v).into()))
-                .collect(),
-            marketing_actions: vec!["email_targeting".into()],
-        },
-        None,
-    )
-    .await
-    .unwrap();
+    .await;
     let segment = domain::segments::service::list(&db.db)
         .await
         .unwrap()
@@ -790,6 +764,40 @@ fn own_sshd(key_file: &str) -> Option<(std::process::Child, u16, tempfile::TempD
     None
 }
 
+/// `profiles` demo profiles and an SFTP dataflow to the sshd at `port` (or a relay to it) as
+/// `user`, its account tested so the host key is pinned.
+async fn sftp_flow(profiles: u64, port: u16, user: &str, key_file: &str, base: &str) -> Flow {
+    let key = std::fs::read_to_string(key_file).unwrap();
+    let (db, c, landing) = demo(profiles).await;
+    let f = connect(
+        db,
+        c,
+        landing,
+        "sftp",
+        &[
+            ("host", "127.0.0.1"),
+            ("port", &port.to_string()),
+            ("username", user),
+            ("private_key", &key),
+            ("base_folder", base),
+        ],
+        &[],
+    )
+    .await;
+    let flow = activation::find_dataflow(&f.db.db, &f.flow).await.unwrap();
+    use sea_orm::EntityTrait;
+    let account = domain::entities::account::Entity::find_by_id(flow.account_id)
+        .one(&f.db.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let tested = accounts::test(&f.db.db, &f.c, &account.public_id)
+        .await
+        .unwrap();
+    assert!(tested.succeeded(), "{tested:?}");
+    f
+}
+
 #[tokio::test]
 async fn a_stopped_sshd_fails_the_run_with_a_clear_reason_after_retries() {
     let Some(server) = testing::service(&[
@@ -803,33 +811,7 @@ async fn a_stopped_sshd_fails_the_run_with_a_clear_reason_after_retries() {
         unreachable!()
     };
     let (mut sshd, port, _dir) = own_sshd(key_file).expect("a private sshd");
-    let key = std::fs::read_to_string(key_file).unwrap();
-    let (db, c, landing) = demo(100).await;
-    let f = connect(
-        db,
-        c,
-        landing,
-        "sftp",
-        &[
-            ("host", "127.0.0.1"),
-            ("port", &port.to_string()),
-            ("username", user),
-            ("private_key", &key),
-            ("base_folder", folder),
-        ],
-        &[],
-    )
-    .await;
-    let flow = activation::find_dataflow(&f.db.db, &f.flow).await.unwrap();
-    let account = domain::entities::account::Entity::find_by_id(flow.account_id);
-    use sea_orm::EntityTrait;
-    let account = account.one(&f.db.db).await.unwrap().unwrap();
-    assert!(
-        accounts::test(&f.db.db, &f.c, &account.public_id)
-            .await
-            .unwrap()
-            .succeeded()
-    );
+    let f = sftp_flow(100, port, user, key_file, folder).await;
     activate(&f, ExportMode::Full, Schedule::Daily, mapping()).await;
     sshd.kill().unwrap();
     sshd.wait().unwrap();
@@ -931,34 +913,7 @@ async fn sshd_stopped_in_the_middle_of_an_upload_fails_the_run_after_retries_and
     let port = slow_relay(sshd_port, 8_000.0).await;
     let base = format!("{folder}/mid-upload-{}", uuid::Uuid::new_v4());
     std::fs::create_dir_all(&base).unwrap();
-    let key = std::fs::read_to_string(key_file).unwrap();
-    let (db, c, landing) = demo(2_000).await;
-    let f = connect(
-        db,
-        c,
-        landing,
-        "sftp",
-        &[
-            ("host", "127.0.0.1"),
-            ("port", &port.to_string()),
-            ("username", user),
-            ("private_key", &key),
-            ("base_folder", &base),
-        ],
-        &[],
-    )
-    .await;
-    let flow = activation::find_dataflow(&f.db.db, &f.flow).await.unwrap();
-    use sea_orm::EntityTrait;
-    let account = domain::entities::account::Entity::find_by_id(flow.account_id)
-        .one(&f.db.db)
-        .await
-        .unwrap()
-        .unwrap();
-    let tested = accounts::test(&f.db.db, &f.c, &account.public_id)
-        .await
-        .unwrap();
-    assert!(tested.succeeded(), "{tested:?}");
+    let f = sftp_flow(2_000, port, user, key_file, &base).await;
     activate(&f, ExportMode::Full, Schedule::Daily, mapping()).await;
     runs::enqueue_manual(&f.db.db, &f.flow, None).await.unwrap();
     let run = tokio::spawn(async move {

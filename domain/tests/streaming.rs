@@ -4,15 +4,14 @@
 //! retries honouring `Retry-After`, the rate limit, per-record errors kept and replayed, the
 //! removal cap, and a stopped run resuming after its checkpoint.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{Duration, Utc};
 use domain::activation::{self, Activation, ExportMode, MappingRow, SegmentSchedule, SourceKind};
 use domain::catalog::Catalog;
 use domain::catalog::spec::{Hashing, Schedule};
 use domain::connections::Connectors;
-use domain::connections::accounts::{self, AccountInput};
-use domain::connections::dataflows::{self, ConnectionInput};
+use domain::connections::dataflows;
 use domain::entities::dataflow_run;
 use domain::export::{runner, runs};
 use domain::profiles::store::{self, ProfileRecord};
@@ -193,40 +192,7 @@ async fn setup(
     c.catalog = std::sync::Arc::new(
         Catalog::load(Some(extra.path()), &base_urls).expect("a valid catalog"),
     );
-    let acct = accounts::create(
-        &db.db,
-        &c,
-        &AccountInput {
-            destination_id: destination.into(),
-            name: "Account".into(),
-            values: account
-                .iter()
-                .map(|(k, v)| ((*k).into(), (*v).into()))
-                .collect(),
-            clear: BTreeSet::new(),
-        },
-        None,
-    )
-    .await
-    .unwrap();
-    let flow = dataflows::create(
-        &db.db,
-        &c,
-        &ConnectionInput {
-            destination_id: destination.into(),
-            account_id: acct.public_id,
-            name: "Flow".into(),
-            description: String::new(),
-            params: params
-                .iter()
-                .map(|(k, v)| ((*k).into(), (*v).into()))
-                .collect(),
-            marketing_actions: actions.iter().map(|a| (*a).into()).collect(),
-        },
-        None,
-    )
-    .await
-    .unwrap();
+    let flow = testing::create_dataflow(&db.db, &c, destination, account, params, actions).await;
     let input = Activation {
         segments: vec![SegmentSchedule {
             segment_id: segment.public_id.clone(),
