@@ -11,6 +11,8 @@ WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/
 BINARYEN_VERSION="132"
 S3S_FS_VERSION="0.14.1"
 PYARROW_VERSION="26.0.1"
+AZURITE_VERSION="3.35.0"
+AZURE_STORAGE_BLOB_VERSION="12.31.1"
 
 # Where cargo puts binaries; honour a caller's CARGO_TARGET_DIR.
 FERRY_TARGET_DIR="${CARGO_TARGET_DIR:-$FERRY_ROOT/target}"

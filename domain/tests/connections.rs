@@ -646,6 +646,82 @@ async fn s3_test_connection_against_a_real_s3_server() {
     assert_eq!(outcome.failure, Some(FailureClass::Network), "{outcome:?}");
 }
 
+#[tokio::test]
+async fn azure_blob_test_connection_against_azurite() {
+    let Some(server) = testing::service(&[
+        "FERRY_TEST_AZURE_CONNECTION_STRING",
+        "FERRY_TEST_AZURE_CONTAINER",
+        "FERRY_TEST_PYTHON",
+    ]) else {
+        return;
+    };
+    let [connection, container, python] = &server[..] else {
+        unreachable!()
+    };
+    let t = testing::sqlite().await;
+    let landing = tempfile::tempdir().unwrap();
+    let c = testing::connectors(landing.path());
+    let make = |name: &str, connection: &str, container: &str| {
+        input(
+            "azure_blob",
+            name,
+            &[("connection_string", connection), ("container", container)],
+        )
+    };
+    let good = accounts::create(&t.db, &c, &make("Good", connection, container), None)
+        .await
+        .unwrap();
+    let outcome = accounts::test(&t.db, &c, &good.public_id).await.unwrap();
+    assert!(outcome.succeeded(), "{outcome:?}");
+    // Microsoft's Python SDK lists what the probe left: nothing.
+    let script = "import sys\n\
+from azure.storage.blob import BlobServiceClient\n\
+c = BlobServiceClient.from_connection_string(sys.argv[1]).get_container_client(sys.argv[2])\n\
+print(sum(1 for _ in c.list_blobs(name_starts_with='.ferry-probe')))";
+    let left = std::process::Command::new(python)
+        .args(["-c", script, connection, container])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&left.stdout).trim(),
+        "0",
+        "the probe blob was not deleted: {}",
+        String::from_utf8_lossy(&left.stderr)
+    );
+
+    // The same account name with another (well-formed) key: Azurite refuses the signature.
+    let key_start = connection.find("AccountKey=").unwrap() + "AccountKey=".len();
+    let key_end = key_start + connection[key_start..].find(';').unwrap();
+    let other_key = connection.replace(
+        &connection[key_start..key_end],
+        "c29tZSBvdGhlciBrZXkgdGhhdCBpcyBub3QgdGhlIGFjY291bnQncw==",
+    );
+    let wrong_key = accounts::create(&t.db, &c, &make("Wrong key", &other_key, container), None)
+        .await
+        .unwrap();
+    let outcome = accounts::test(&t.db, &c, &wrong_key.public_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.failure,
+        Some(FailureClass::Authentication),
+        "{outcome:?}"
+    );
+
+    let no_container = accounts::create(
+        &t.db,
+        &c,
+        &make("No container", connection, "no-such-container"),
+        None,
+    )
+    .await
+    .unwrap();
+    let outcome = accounts::test(&t.db, &c, &no_container.public_id)
+        .await
+        .unwrap();
+    assert_eq!(outcome.failure, Some(FailureClass::NotFound), "{outcome:?}");
+}
+
 /// A one-request-at-a-time HTTP server on loopback that answers 200 only for the right
 /// bearer token and records the request lines it saw.
 fn auth_server(token: &'static str) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {

@@ -496,7 +496,9 @@ pub fn object_store_for(
 
 /// Sorts an object-store error: the typed variants first, then the words of its causes.
 fn classify_object_store(error: &object_store::Error) -> FailureClass {
-    // S3 answers 403 both for a bad key or signature and for a missing permission.
+    // S3 and Azure answer 403 both for a bad key or signature and for a missing permission.
+    // Azure's "failed to authenticate" message is the same whether the code says
+    // AuthenticationFailed (Azure) or AuthorizationFailure (Azurite).
     let text = error_chain(error);
     if [
         "InvalidAccessKeyId",
@@ -504,6 +506,7 @@ fn classify_object_store(error: &object_store::Error) -> FailureClass {
         "InvalidToken",
         "ExpiredToken",
         "AuthenticationFailed",
+        "Server failed to authenticate the request",
     ]
     .iter()
     .any(|code| text.contains(code))
