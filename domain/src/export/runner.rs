@@ -2,8 +2,8 @@
 //! extracted by the database), applies the mapping, mandatory keys, deduplication (latest record
 //! wins, lowest profile id breaks ties), consent and hashing on a blocking thread while the next
 //! page is read, writes CSV, JSON Lines or Parquet (optionally gzip) split at the row limit, and
-//! delivers each file whole, then a manifest. Memory stays flat: two pages in flight, plus a
-//! Bloom filter of deduplication keys.
+//! delivers each file whole, then a manifest. Memory stays flat: two pages in flight, the
+//! excluded profiles spooled to a file, plus a Bloom filter of deduplication keys.
 
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
@@ -27,6 +27,86 @@ use crate::entities::{account, dataflow, dataflow_run, segment};
 
 /// Members read from the database at a time.
 pub const PAGE: u64 = 10_000;
+
+/// The reasons a file run leaves a profile out, by their code in an [`ExclusionSpool`].
+const SPOOLED_REASONS: [&str; 4] = [MISSING_KEY, NO_CONSENT, DUPLICATE, POLICY];
+
+/// The profiles a run leaves out, written to a file in the run's working folder as they come
+/// (a profile id and a reason code each), so that a run's memory does not grow with its segment.
+struct ExclusionSpool {
+    file: BufWriter<std::fs::File>,
+    path: PathBuf,
+}
+
+impl ExclusionSpool {
+    fn create(folder: &Path) -> std::io::Result<Self> {
+        let path = folder.join("excluded.bin");
+        let file = BufWriter::with_capacity(64 * 1024, std::fs::File::create(&path)?);
+        Ok(ExclusionSpool { file, path })
+    }
+
+    fn push(&mut self, profile_id: i64, reason: &'static str) -> std::io::Result<()> {
+        let code = SPOOLED_REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .ok_or_else(|| std::io::Error::other(format!("unknown reason {reason}")))?;
+        self.file.write_all(&profile_id.to_le_bytes())?;
+        self.file.write_all(&[u8::try_from(code).unwrap_or(0)])
+    }
+
+    fn finish(self) -> std::io::Result<SpooledExclusions> {
+        self.file.into_inner().map_err(|e| e.into_error())?;
+        Ok(SpooledExclusions { path: self.path })
+    }
+}
+
+/// A finished [`ExclusionSpool`], read back in chunks.
+struct SpooledExclusions {
+    path: PathBuf,
+}
+
+impl SpooledExclusions {
+    /// The entries in order, `size` at a time.
+    fn chunks(
+        &self,
+        size: usize,
+    ) -> impl Iterator<Item = std::io::Result<Vec<(i64, &'static str)>>> + Send + use<> {
+        use std::io::Read;
+        const ENTRY: usize = 9;
+        let mut reader = std::fs::File::open(&self.path).map(std::io::BufReader::new);
+        let mut buffer = vec![0u8; size * ENTRY];
+        std::iter::from_fn(move || {
+            let reader = match &mut reader {
+                Ok(reader) => reader,
+                Err(e) => return Some(Err(std::io::Error::new(e.kind(), e.to_string()))),
+            };
+            let mut filled = 0;
+            while filled < buffer.len() {
+                match reader.read(&mut buffer[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            if filled == 0 {
+                return None;
+            }
+            let chunk = buffer[..filled]
+                .chunks_exact(ENTRY)
+                .map(|entry| {
+                    let mut id = [0u8; 8];
+                    id.copy_from_slice(&entry[..8]);
+                    let reason = SPOOLED_REASONS
+                        .get(usize::from(entry[8]))
+                        .copied()
+                        .unwrap_or(MISSING_KEY);
+                    (i64::from_le_bytes(id), reason)
+                })
+                .collect();
+            Some(Ok(chunk))
+        })
+    }
+}
 
 /// Why a profile was left out.
 pub const NO_CONSENT: &str = "no_consent";
@@ -675,12 +755,9 @@ pub async fn execute(
     .map_err(fail)?;
     let plan = RowPlan::new(&spec, &mapping);
     let mapped = mapping.len();
-    let state = (
-        files,
-        Outcome::default(),
-        Vec::<(i64, &'static str)>::new(),
-        duplicates,
-    );
+    let exclusions = ExclusionSpool::create(work.path())
+        .map_err(|e| format!("cannot create the list of excluded profiles: {e}"))?;
+    let state = (files, Outcome::default(), exclusions, duplicates);
     let (files, mut outcome, exclusions, _) = pump(
         db,
         &query,
@@ -714,17 +791,22 @@ pub async fn execute(
             };
             if let Some(reason) = reason {
                 *outcome.excluded.entry(reason.into()).or_default() += 1;
-                exclusions.push((member.profile_id, reason));
+                exclusions
+                    .push(member.profile_id, reason)
+                    .map_err(|e| format!("listing the excluded profiles failed: {e}"))?;
             }
             Ok(())
         },
         Some(run.id),
     )
     .await?;
-    let written = tokio::task::spawn_blocking(move || files.finish())
-        .await
-        .map_err(|e| format!("the export worker stopped: {e}"))?
-        .map_err(|e| format!("writing the file failed: {e}"))?;
+    let (written, exclusions) =
+        tokio::task::spawn_blocking(move || (files.finish(), exclusions.finish()))
+            .await
+            .map_err(|e| format!("the export worker stopped: {e}"))?;
+    let written = written.map_err(|e| format!("writing the file failed: {e}"))?;
+    let exclusions =
+        exclusions.map_err(|e| format!("listing the excluded profiles failed: {e}"))?;
 
     // Deliver: data files first, the manifest last, so a reader seeing the manifest sees all.
     let folder = folder_of(&params, &spec.name, &flow, &segment, run.slot);
@@ -789,8 +871,10 @@ pub async fn execute(
             .await
     };
     // Who was left out is recorded while the files travel.
-    let (delivered, recorded) =
-        tokio::join!(delivered, runs::record_exclusions(db, run.id, &exclusions));
+    let (delivered, recorded) = tokio::join!(
+        delivered,
+        runs::record_exclusions(db, run.id, exclusions.chunks(3_000))
+    );
     destination.close().await;
     delivered?;
     recorded.map_err(fail)?;
@@ -843,4 +927,36 @@ pub async fn run_claimed(
 /// Where a run's files went (for tests and tools): the landing zone of a local destination.
 pub fn landing_path(root: &Path, folder: &str, name: &str) -> PathBuf {
     root.join(folder).join(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The why-lookup answers from what the spool gives back: every entry, in order, with its
+    /// reason, across chunk boundaries.
+    #[test]
+    fn excluded_profiles_come_back_from_the_spool_in_order_with_their_reasons() {
+        let folder = tempfile::tempdir().unwrap();
+        let mut spool = ExclusionSpool::create(folder.path()).unwrap();
+        let entries: Vec<(i64, &'static str)> = (0..7_001)
+            .map(|i| {
+                (
+                    i * 1_000_003,
+                    SPOOLED_REASONS[usize::try_from(i).unwrap() % 4],
+                )
+            })
+            .collect();
+        for (id, reason) in &entries {
+            spool.push(*id, reason).unwrap();
+        }
+        assert!(spool.push(1, "made up").is_err());
+        let spooled = spool.finish().unwrap();
+        let chunks: Vec<Vec<(i64, &str)>> = spooled.chunks(3_000).map(Result::unwrap).collect();
+        assert_eq!(
+            chunks.iter().map(Vec::len).collect::<Vec<_>>(),
+            [3_000, 3_000, 1_001]
+        );
+        assert_eq!(chunks.concat(), entries);
+    }
 }

@@ -526,14 +526,14 @@ pub async fn member_count(db: &DatabaseConnection, segment_id: i32) -> Result<i6
     Ok(i64::try_from(count).unwrap_or(i64::MAX))
 }
 
-/// Records the profiles a run left out (replacing those of an earlier attempt).
+/// Records the profiles a run left out (replacing those of an earlier attempt), given in chunks.
 ///
 /// # Errors
-/// Database failures.
+/// Database failures, or a chunk that could not be read.
 pub async fn record_exclusions(
     db: &DatabaseConnection,
     run_id: i64,
-    exclusions: &[(i64, &'static str)],
+    chunks: impl Iterator<Item = std::io::Result<Vec<(i64, &'static str)>>>,
 ) -> Result<()> {
     // One transaction: a retried run's list replaces the earlier one whole.
     let txn = db.begin().await?;
@@ -541,7 +541,11 @@ pub async fn record_exclusions(
         .filter(run_exclusion::Column::RunId.eq(run_id))
         .exec(&txn)
         .await?;
-    insert_exclusions(&txn, run_id, exclusions).await?;
+    for chunk in chunks {
+        let chunk =
+            chunk.map_err(|e| Error::Corrupt(format!("the list of excluded profiles: {e}")))?;
+        insert_exclusions(&txn, run_id, &chunk).await?;
+    }
     txn.commit().await?;
     Ok(())
 }
