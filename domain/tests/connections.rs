@@ -7,10 +7,13 @@ use std::io::{Read, Write};
 use domain::Error;
 use domain::connections::accounts::{self, AccountInput};
 use domain::connections::dataflows::{self, ConnectionInput};
-use domain::connections::probe::FailureClass;
+use domain::connections::probe::{FailureClass, ProbeOutcome};
 use domain::entities::account;
 use domain::testing;
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+
+#[path = "support/azure_sdk.rs"]
+mod azure_sdk;
 
 fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
@@ -26,6 +29,16 @@ fn input(destination: &str, name: &str, pairs: &[(&str, &str)]) -> AccountInput 
         values: values(pairs),
         clear: BTreeSet::new(),
     }
+}
+
+/// Creates an account and runs its "Test connection".
+async fn create_and_test(
+    db: &sea_orm::DatabaseConnection,
+    c: &domain::connections::Connectors,
+    account: &AccountInput,
+) -> ProbeOutcome {
+    let created = accounts::create(db, c, account, None).await.unwrap();
+    accounts::test(db, c, &created.public_id).await.unwrap()
 }
 
 fn invalid(result: domain::Result<impl std::fmt::Debug>) -> String {
@@ -483,23 +496,18 @@ async fn sftp_test_connection_against_a_real_sshd() {
     );
 
     let missing = format!("{folder}/no-such-folder");
-    let no_folder = accounts::create(
+    let outcome = create_and_test(
         &t.db,
         &c,
         &make(
             "No folder",
             &[("private_key", &key), ("base_folder", &missing)],
         ),
-        None,
     )
-    .await
-    .unwrap();
-    let outcome = accounts::test(&t.db, &c, &no_folder.public_id)
-        .await
-        .unwrap();
+    .await;
     assert_eq!(outcome.failure, Some(FailureClass::NotFound), "{outcome:?}");
 
-    let bad_key = accounts::create(
+    let outcome = create_and_test(
         &t.db,
         &c,
         &make(
@@ -509,11 +517,8 @@ async fn sftp_test_connection_against_a_real_sshd() {
                 "-----BEGIN OPENSSH PRIVATE KEY-----\nnot a key\n-----END OPENSSH PRIVATE KEY-----",
             )],
         ),
-        None,
     )
-    .await
-    .unwrap();
-    let outcome = accounts::test(&t.db, &c, &bad_key.public_id).await.unwrap();
+    .await;
     assert_eq!(
         outcome.failure,
         Some(FailureClass::Configuration),
@@ -527,7 +532,7 @@ async fn sftp_test_connection_against_a_real_sshd() {
         .unwrap()
         .port()
         .to_string();
-    let unreachable = accounts::create(
+    let outcome = create_and_test(
         &t.db,
         &c,
         &input(
@@ -540,13 +545,8 @@ async fn sftp_test_connection_against_a_real_sshd() {
                 ("password", "x"),
             ],
         ),
-        None,
     )
-    .await
-    .unwrap();
-    let outcome = accounts::test(&t.db, &c, &unreachable.public_id)
-        .await
-        .unwrap();
+    .await;
     assert_eq!(outcome.failure, Some(FailureClass::Network), "{outcome:?}");
 }
 
@@ -579,10 +579,7 @@ async fn s3_test_connection_against_a_real_s3_server() {
             ],
         )
     };
-    let good = accounts::create(&t.db, &c, &make("Good", secret, bucket, endpoint), None)
-        .await
-        .unwrap();
-    let outcome = accounts::test(&t.db, &c, &good.public_id).await.unwrap();
+    let outcome = create_and_test(&t.db, &c, &make("Good", secret, bucket, endpoint)).await;
     assert!(outcome.succeeded(), "{outcome:?}");
     let left: Vec<_> = std::fs::read_dir(std::path::Path::new(root).join(bucket))
         .unwrap()
@@ -592,34 +589,24 @@ async fn s3_test_connection_against_a_real_s3_server() {
         "the probe object was not deleted: {left:?}"
     );
 
-    let wrong_secret = accounts::create(
+    let outcome = create_and_test(
         &t.db,
         &c,
         &make("Wrong secret", "not-the-secret", bucket, endpoint),
-        None,
     )
-    .await
-    .unwrap();
-    let outcome = accounts::test(&t.db, &c, &wrong_secret.public_id)
-        .await
-        .unwrap();
+    .await;
     assert_eq!(
         outcome.failure,
         Some(FailureClass::Authentication),
         "{outcome:?}"
     );
 
-    let no_bucket = accounts::create(
+    let outcome = create_and_test(
         &t.db,
         &c,
         &make("No bucket", secret, "no-such-bucket", endpoint),
-        None,
     )
-    .await
-    .unwrap();
-    let outcome = accounts::test(&t.db, &c, &no_bucket.public_id)
-        .await
-        .unwrap();
+    .await;
     assert_eq!(outcome.failure, Some(FailureClass::NotFound), "{outcome:?}");
 
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
@@ -627,7 +614,7 @@ async fn s3_test_connection_against_a_real_s3_server() {
         .local_addr()
         .unwrap()
         .port();
-    let unreachable = accounts::create(
+    let outcome = create_and_test(
         &t.db,
         &c,
         &make(
@@ -636,13 +623,8 @@ async fn s3_test_connection_against_a_real_s3_server() {
             bucket,
             &format!("http://127.0.0.1:{closed}"),
         ),
-        None,
     )
-    .await
-    .unwrap();
-    let outcome = accounts::test(&t.db, &c, &unreachable.public_id)
-        .await
-        .unwrap();
+    .await;
     assert_eq!(outcome.failure, Some(FailureClass::Network), "{outcome:?}");
 }
 
@@ -668,26 +650,11 @@ async fn azure_blob_test_connection_against_azurite() {
             &[("connection_string", connection), ("container", container)],
         )
     };
-    let good = accounts::create(&t.db, &c, &make("Good", connection, container), None)
-        .await
-        .unwrap();
-    let outcome = accounts::test(&t.db, &c, &good.public_id).await.unwrap();
+    let outcome = create_and_test(&t.db, &c, &make("Good", connection, container)).await;
     assert!(outcome.succeeded(), "{outcome:?}");
     // Microsoft's Python SDK lists what the probe left: nothing.
-    let script = "import sys\n\
-from azure.storage.blob import BlobServiceClient\n\
-c = BlobServiceClient.from_connection_string(sys.argv[1]).get_container_client(sys.argv[2])\n\
-print(sum(1 for _ in c.list_blobs(name_starts_with='.ferry-probe')))";
-    let left = std::process::Command::new(python)
-        .args(["-c", script, connection, container])
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&left.stdout).trim(),
-        "0",
-        "the probe blob was not deleted: {}",
-        String::from_utf8_lossy(&left.stderr)
-    );
+    let left = azure_sdk::blobs(python, connection, container, ".ferry-probe");
+    assert!(left.is_empty(), "the probe blob was not deleted: {left:?}");
 
     // The same account name with another (well-formed) key: Azurite refuses the signature.
     let key_start = connection.find("AccountKey=").unwrap() + "AccountKey=".len();
@@ -696,29 +663,19 @@ print(sum(1 for _ in c.list_blobs(name_starts_with='.ferry-probe')))";
         &connection[key_start..key_end],
         "c29tZSBvdGhlciBrZXkgdGhhdCBpcyBub3QgdGhlIGFjY291bnQncw==",
     );
-    let wrong_key = accounts::create(&t.db, &c, &make("Wrong key", &other_key, container), None)
-        .await
-        .unwrap();
-    let outcome = accounts::test(&t.db, &c, &wrong_key.public_id)
-        .await
-        .unwrap();
+    let outcome = create_and_test(&t.db, &c, &make("Wrong key", &other_key, container)).await;
     assert_eq!(
         outcome.failure,
         Some(FailureClass::Authentication),
         "{outcome:?}"
     );
 
-    let no_container = accounts::create(
+    let outcome = create_and_test(
         &t.db,
         &c,
         &make("No container", connection, "no-such-container"),
-        None,
     )
-    .await
-    .unwrap();
-    let outcome = accounts::test(&t.db, &c, &no_container.public_id)
-        .await
-        .unwrap();
+    .await;
     assert_eq!(outcome.failure, Some(FailureClass::NotFound), "{outcome:?}");
 }
 
@@ -776,26 +733,20 @@ async fn http_test_connection_calls_the_specs_auth_check() {
             &[("access_token", token), ("ad_account_id", "act_42")],
         )
     };
-    let good = accounts::create(&t.db, &c, &make("Good", "good-token"), None)
-        .await
-        .unwrap();
-    let outcome = accounts::test(&t.db, &c, &good.public_id).await.unwrap();
+    let outcome = create_and_test(&t.db, &c, &make("Good", "good-token")).await;
     assert!(outcome.succeeded(), "{outcome:?}");
     assert_eq!(
         seen.lock().unwrap()[0],
         "GET /act_42?fields=id,name HTTP/1.1"
     );
-    let bad = accounts::create(&t.db, &c, &make("Bad", "wrong-token"), None)
-        .await
-        .unwrap();
-    let outcome = accounts::test(&t.db, &c, &bad.public_id).await.unwrap();
+    let outcome = create_and_test(&t.db, &c, &make("Bad", "wrong-token")).await;
     assert_eq!(
         outcome.failure,
         Some(FailureClass::Authentication),
         "{outcome:?}"
     );
 
-    let gone = accounts::create(
+    let outcome = create_and_test(
         &t.db,
         &c,
         &input(
@@ -803,11 +754,8 @@ async fn http_test_connection_calls_the_specs_auth_check() {
             "Gone",
             &[("endpoint", "http://127.0.0.1:9/x"), ("token", "t")],
         ),
-        None,
     )
-    .await
-    .unwrap();
-    let outcome = accounts::test(&t.db, &c, &gone.public_id).await.unwrap();
+    .await;
     assert_eq!(outcome.failure, Some(FailureClass::Network), "{outcome:?}");
     let _ = account::Entity::find().all(&t.db).await.unwrap();
 }

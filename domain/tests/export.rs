@@ -14,6 +14,8 @@ use domain::connections::accounts;
 use domain::export::{runner, runs};
 use domain::testing;
 
+#[path = "support/azure_sdk.rs"]
+mod azure_sdk;
 #[path = "support/gcs_xml_api.rs"]
 mod gcs_xml_api;
 
@@ -644,41 +646,6 @@ async fn assert_one_csv_and_manifest(
     assert_eq!(file["sha256"], format!("{:x}", sha2::Sha256::digest(csv)));
 }
 
-/// Reads every blob under `prefix` from Azurite with Microsoft's own Python SDK
-/// (azure-storage-blob), not with the object_store client Ferry writes through.
-fn azure_blobs(
-    python: &str,
-    connection: &str,
-    container: &str,
-    prefix: &str,
-) -> BTreeMap<String, Vec<u8>> {
-    use base64::Engine;
-    let script = "import base64, json, sys\n\
-from azure.storage.blob import BlobServiceClient\n\
-c = BlobServiceClient.from_connection_string(sys.argv[1]).get_container_client(sys.argv[2])\n\
-print(json.dumps({b.name: base64.b64encode(c.download_blob(b.name).readall()).decode() \
-for b in c.list_blobs(name_starts_with=sys.argv[3])}))";
-    let output = std::process::Command::new(python)
-        .args(["-c", script, connection, container, prefix])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let listed: BTreeMap<String, String> = serde_json::from_slice(&output.stdout).unwrap();
-    listed
-        .into_iter()
-        .map(|(name, data)| {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(data)
-                .unwrap();
-            (name, bytes)
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn exports_land_on_a_real_azure_blob_server() {
     let Some(server) = testing::service(&[
@@ -706,8 +673,46 @@ async fn exports_land_on_a_real_azure_blob_server() {
     runs::enqueue_manual(&f.db.db, &f.flow, None).await.unwrap();
     let run = run_all(&f).await.pop().unwrap();
     assert_eq!(run.status, "success", "{:?}", run.error);
-    let blobs = azure_blobs(python, connection, container, &format!("{unique}/"));
+    let blobs = azure_sdk::blobs(python, connection, container, &format!("{unique}/"));
     assert_one_csv_and_manifest(&f, &run, &blobs).await;
+}
+
+/// Account fields as the transport takes them.
+fn credentials(fields: &[(&str, &str)]) -> BTreeMap<String, String> {
+    fields
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// A 25 MiB file of seeded random bytes in `folder` — above object_store's 10 MiB buffer, so it
+/// goes up in parts — and its content.
+fn large_file(folder: &Path, seed: u64) -> (PathBuf, Vec<u8>) {
+    use rand::{RngCore, SeedableRng};
+    let path = folder.join("big.csv");
+    let mut content = vec![0u8; 25 * 1024 * 1024];
+    rand_chacha::ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut content);
+    std::fs::write(&path, &content).unwrap();
+    (path, content)
+}
+
+/// Delivers `local` as `remote` through the export transport of `destination`.
+async fn deliver(
+    c: &Connectors,
+    destination: &str,
+    credentials: &BTreeMap<String, String>,
+    local: &Path,
+    remote: &str,
+) {
+    let spec = c.catalog.get(destination).unwrap();
+    let mut target = domain::export::transport::open(spec, credentials, None, &c.probe)
+        .await
+        .unwrap();
+    target
+        .put(local, remote)
+        .await
+        .unwrap_or_else(|e| panic!("{destination}: {e}"));
+    target.close().await;
 }
 
 /// A Google service-account key that points object_store at `url` without OAuth, as a key for a
@@ -780,28 +785,24 @@ async fn exports_land_on_google_cloud_storage_through_its_xml_api() {
 /// and whole at the end (against the stand-in for GCS's XML API).
 #[tokio::test]
 async fn large_files_reach_google_cloud_storage_through_a_multipart_upload() {
-    use rand::{RngCore, SeedableRng};
     use sha2::Digest;
     let gcs = gcs_xml_api::start(&["ferry-test-bucket"]);
     let work = tempfile::tempdir().unwrap();
-    let local = work.path().join("big.csv");
-    let mut content = vec![0u8; 25 * 1024 * 1024];
-    rand_chacha::ChaCha8Rng::seed_from_u64(26).fill_bytes(&mut content);
-    std::fs::write(&local, &content).unwrap();
+    let (local, content) = large_file(work.path(), 26);
     let c = testing::connectors(work.path());
-    let credentials: BTreeMap<String, String> = [
-        ("service_account_json", gcs_test_key(&gcs.url)),
-        ("bucket", "ferry-test-bucket".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let spec = c.catalog.get("google_cloud_storage").unwrap();
-    let mut target = domain::export::transport::open(spec, &credentials, None, &c.probe)
-        .await
-        .unwrap();
-    target.put(&local, "large/big.csv").await.unwrap();
-    target.close().await;
+    let key = gcs_test_key(&gcs.url);
+    let account = credentials(&[
+        ("service_account_json", &key),
+        ("bucket", "ferry-test-bucket"),
+    ]);
+    deliver(
+        &c,
+        "google_cloud_storage",
+        &account,
+        &local,
+        "large/big.csv",
+    )
+    .await;
 
     let landed = gcs
         .objects_under("ferry-test-bucket", "large/big.csv")
@@ -830,7 +831,6 @@ async fn large_files_reach_google_cloud_storage_through_a_multipart_upload() {
 /// committed at the end; a 25 MiB file must arrive byte for byte on both stores.
 #[tokio::test]
 async fn large_files_reach_the_object_stores_whole_through_multipart_uploads() {
-    use rand::{RngCore, SeedableRng};
     use sha2::Digest;
     let Some(server) = testing::service(&[
         "FERRY_TEST_S3_ENDPOINT",
@@ -858,63 +858,27 @@ async fn large_files_reach_the_object_stores_whole_through_multipart_uploads() {
         unreachable!()
     };
     let work = tempfile::tempdir().unwrap();
-    let local = work.path().join("big.csv");
-    let mut content = vec![0u8; 25 * 1024 * 1024];
-    rand_chacha::ChaCha8Rng::seed_from_u64(25).fill_bytes(&mut content);
-    std::fs::write(&local, &content).unwrap();
+    let (local, content) = large_file(work.path(), 25);
     let expected = format!("{:x}", sha2::Sha256::digest(&content));
     let c = testing::connectors(work.path());
     let remote = format!("large-{}/big.csv", uuid::Uuid::new_v4().simple());
-    let pairs = |list: &[(&str, &str)]| -> BTreeMap<String, String> {
-        list.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    };
-    let stores = [
-        (
-            "amazon_s3",
-            pairs(&[
-                ("access_key_id", s3_access),
-                ("secret_access_key", s3_secret),
-                ("bucket", s3_bucket),
-                ("endpoint", s3_endpoint),
-            ]),
-        ),
-        (
-            "azure_blob",
-            pairs(&[
-                ("connection_string", azure_connection),
-                ("container", container),
-            ]),
-        ),
-    ];
-    for (destination, credentials) in &stores {
-        let spec = c.catalog.get(destination).unwrap();
-        let mut target = domain::export::transport::open(spec, credentials, None, &c.probe)
-            .await
-            .unwrap();
-        target
-            .put(&local, &remote)
-            .await
-            .unwrap_or_else(|e| panic!("{destination}: {e}"));
-        target.close().await;
-    }
+    let s3_account = credentials(&[
+        ("access_key_id", s3_access),
+        ("secret_access_key", s3_secret),
+        ("bucket", s3_bucket),
+        ("endpoint", s3_endpoint),
+    ]);
+    deliver(&c, "amazon_s3", &s3_account, &local, &remote).await;
+    let azure_account = credentials(&[
+        ("connection_string", azure_connection),
+        ("container", container),
+    ]);
+    deliver(&c, "azure_blob", &azure_account, &local, &remote).await;
 
     let s3 = std::fs::read(Path::new(s3_root).join(s3_bucket).join(&remote)).unwrap();
-    let azure = azure_blobs(python, azure_connection, container, &remote).remove(&remote);
+    let azure = azure_sdk::blobs(python, azure_connection, container, &remote).remove(&remote);
     // Azure keeps the blocks a blob was committed from: more than one means it went in parts.
-    let script = "import sys\n\
-from azure.storage.blob import BlobServiceClient\n\
-b = BlobServiceClient.from_connection_string(sys.argv[1]).get_blob_client(sys.argv[2], sys.argv[3])\n\
-print(len(b.get_block_list('committed')[0]))";
-    let blocks = std::process::Command::new(python)
-        .args(["-c", script, azure_connection, container, &remote])
-        .output()
-        .unwrap();
-    let blocks: usize = String::from_utf8_lossy(&blocks.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0);
+    let blocks = azure_sdk::committed_blocks(python, azure_connection, container, &remote);
     assert!(
         blocks > 1,
         "the Azure blob was not uploaded in blocks ({blocks})"

@@ -271,29 +271,35 @@ struct ColumnPlan {
     dedup_key: bool,
 }
 
+/// How a mapped column's value is prepared: the destination's normalisation, the mapping's
+/// hashing and the identity namespace (empty for an attribute), or `None` for a plain field.
+/// An attribute an audience platform matches on is prepared like an identity (no namespace: no
+/// email check).
+pub(crate) fn preparation(spec: &Spec, m: &MappingRow) -> Option<(Normalization, Hashing, String)> {
+    match m.kind {
+        SourceKind::Identity => {
+            let normalization = spec
+                .identities
+                .iter()
+                .find(|i| i.namespace == m.source)
+                .map_or(Normalization::None, |i| i.normalize);
+            Some((normalization, m.transformation, m.source.clone()))
+        }
+        SourceKind::Field if spec.kind == crate::catalog::DestinationType::SegmentExport => spec
+            .attributes
+            .iter()
+            .find(|a| a.field == m.source)
+            .map(|a| (a.normalize, m.transformation, String::new())),
+        SourceKind::Field => None,
+    }
+}
+
 impl RowPlan {
     pub fn new(spec: &Spec, mapping: &[MappingRow]) -> Self {
         let columns = mapping
             .iter()
             .map(|m| ColumnPlan {
-                identity: match m.kind {
-                    SourceKind::Identity => {
-                        let normalization = spec
-                            .identities
-                            .iter()
-                            .find(|i| i.namespace == m.source)
-                            .map_or(Normalization::None, |i| i.normalize);
-                        Some((normalization, m.transformation, m.source.clone()))
-                    }
-                    // An attribute an audience platform matches on is prepared like an
-                    // identity (no namespace: no email check).
-                    SourceKind::Field => spec
-                        .attributes
-                        .iter()
-                        .find(|a| a.field == m.source)
-                        .filter(|_| spec.kind == crate::catalog::DestinationType::SegmentExport)
-                        .map(|a| (a.normalize, m.transformation, String::new())),
-                },
+                identity: preparation(spec, m),
                 mandatory: m.mandatory,
                 dedup_key: m.dedup_key,
             })

@@ -116,22 +116,7 @@ impl RecordPlan {
             .iter()
             .map(|m| Column {
                 target: m.target.clone(),
-                prepare: match m.kind {
-                    SourceKind::Identity => {
-                        let normalization = spec
-                            .identities
-                            .iter()
-                            .find(|i| i.namespace == m.source)
-                            .map_or(Normalization::None, |i| i.normalize);
-                        Some((normalization, m.transformation, m.source.clone()))
-                    }
-                    SourceKind::Field if spec.kind == DestinationType::SegmentExport => spec
-                        .attributes
-                        .iter()
-                        .find(|a| a.field == m.source)
-                        .map(|a| (a.normalize, m.transformation, String::new())),
-                    SourceKind::Field => None,
-                },
+                prepare: crate::activation::review::preparation(spec, m),
                 identity: m.kind == SourceKind::Identity,
                 mandatory: m.mandatory,
             })

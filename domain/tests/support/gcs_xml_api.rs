@@ -76,6 +76,15 @@ struct Reply {
 }
 
 impl Reply {
+    /// 200 with the object's (or part's) ETag.
+    fn stored(etag: String, body: Vec<u8>) -> Self {
+        Reply {
+            status: "200 OK",
+            etag: Some(etag),
+            body,
+        }
+    }
+
     fn xml(status: &'static str, body: String) -> Self {
         Reply {
             status,
@@ -195,18 +204,10 @@ fn handle(
         ("PUT", None, false) => {
             let tag = etag(&body);
             state.objects.insert(key, body);
-            Reply {
-                status: "200 OK",
-                etag: Some(tag),
-                body: Vec::new(),
-            }
+            Reply::stored(tag, Vec::new())
         }
         ("GET", None, false) => match state.objects.get(&key) {
-            Some(data) => Reply {
-                status: "200 OK",
-                etag: Some(etag(data)),
-                body: data.clone(),
-            },
+            Some(data) => Reply::stored(etag(data), data.clone()),
             None => Reply::error("404 Not Found", "NoSuchKey"),
         },
         ("DELETE", None, false) => {
@@ -238,11 +239,7 @@ fn handle(
             match state.uploads.get_mut(*id) {
                 Some(upload) if upload.key == key => {
                     upload.parts.insert(number, (tag.clone(), body));
-                    Reply {
-                        status: "200 OK",
-                        etag: Some(tag),
-                        body: Vec::new(),
-                    }
+                    Reply::stored(tag, Vec::new())
                 }
                 _ => Reply::error("404 Not Found", "NoSuchUpload"),
             }
